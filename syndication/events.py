@@ -1,0 +1,431 @@
+"""The event contract: models, cleaning and validation of incoming article events.
+
+An event is JSON (see DESIGN.md). :func:`parse_event` turns any decoded JSON value into a
+:class:`ParsedEvent` or raises :class:`~syndication.errors.EventValidationError` whose
+errors each name a dotted field path (``article.image.url: not an absolute http(s) URL``).
+
+Before validation every string is normalised to NFC and stripped of characters that XML 1.0
+forbids (each removal is reported as a warning), so that nothing downstream (feedgen, JSON
+Feed, platform APIs) can fail on text. ``content_html`` is sanitised with nh3.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeAlias
+from urllib.parse import urlsplit
+
+import langcodes
+import nh3
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+from slugify import slugify
+
+from syndication.errors import EventValidationError, FieldError
+from syndication.settings import Limits
+
+EventType: TypeAlias = Literal["article.published", "article.updated", "article.unpublished"]
+EVENT_TYPES: tuple[str, ...] = ("article.published", "article.updated", "article.unpublished")
+
+# XML 1.0 allows #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF].
+_XML_ILLEGAL = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]*")
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?(?P<offset>[Zz]|[+-]\d{2}:\d{2})?"
+)
+_DEFAULT_LIMITS = Limits()
+
+# Tags and attributes kept in article HTML: the usual text markup plus images, figures,
+# captions and links. Scripts, styles, iframes and every on* handler are dropped.
+_HTML_TAGS = nh3.ALLOWED_TAGS | {"figure", "figcaption", "picture", "source"}
+_HTML_ATTRIBUTES: dict[str, set[str]] = {
+    **{tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()},
+    "a": {"href", "title", "hreflang"},
+    "img": {"src", "alt", "title", "width", "height", "srcset", "sizes"},
+    "source": {"srcset", "type", "media", "sizes"},
+    "time": {"datetime"},
+}
+_URL_SCHEMES = {"http", "https", "mailto"}
+
+
+def clean_text(value: str) -> tuple[str, int]:
+    """Return ``value`` in NFC without XML-illegal characters, and how many were removed."""
+    cleaned, removed = _XML_ILLEGAL.subn("", value)
+    return unicodedata.normalize("NFC", cleaned), removed
+
+
+def sanitize_html(html: str) -> str:
+    """Sanitise article HTML with nh3: scripts and handlers go, images and links stay."""
+    return nh3.clean(
+        html,
+        tags=_HTML_TAGS,
+        attributes=_HTML_ATTRIBUTES,
+        url_schemes=_URL_SCHEMES,
+        link_rel="noopener noreferrer",
+    )
+
+
+def _limits(info: ValidationInfo) -> Limits:
+    context = info.context
+    if isinstance(context, Mapping) and isinstance(context.get("limits"), Limits):
+        return context["limits"]
+    return _DEFAULT_LIMITS
+
+
+def _check_length(value: str, info: ValidationInfo, limit_name: str) -> str:
+    limit: int = getattr(_limits(info), limit_name)
+    if len(value) > limit:
+        raise PydanticCustomError(
+            "too_long", "too long: {length} characters, at most {limit}",
+            {"length": len(value), "limit": limit},
+        )
+    return value
+
+
+def _require_str(value: object) -> object:
+    if value is not None and not isinstance(value, str):
+        raise PydanticCustomError("string_type", "expected a string")
+    return value
+
+
+def _absolute_url(value: str, info: ValidationInfo) -> str:
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(
+        c.isspace() for c in value
+    ):
+        raise PydanticCustomError("url", "not an absolute http(s) URL")
+    return _check_length(value, info, "url_length")
+
+
+def _identifier(value: str, info: ValidationInfo) -> str:
+    value = value.strip()
+    if not _ID.fullmatch(value):
+        raise PydanticCustomError(
+            "identifier", "not an identifier (letters, digits and . _ : @ -, first a letter or digit)"
+        )
+    return _check_length(value, info, "id_length")
+
+
+def _rfc3339(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise PydanticCustomError("datetime", "expected an RFC 3339 date-time string")
+    match = _RFC3339.fullmatch(value.strip())
+    if not match:
+        raise PydanticCustomError("datetime", "not an RFC 3339 date-time")
+    if not match.group("offset"):
+        raise PydanticCustomError(
+            "naive_datetime", "naive time: RFC 3339 needs an offset such as Z or +07:00"
+        )
+    try:
+        return datetime.fromisoformat(value.strip().replace("z", "Z").replace("t", "T"))
+    except ValueError:
+        raise PydanticCustomError("datetime", "not a valid date-time") from None
+
+
+def _language(value: str) -> str:
+    value = value.strip()
+    if "_" in value or not langcodes.tag_is_valid(value):
+        raise PydanticCustomError("language", "not a valid BCP 47 language tag")
+    return str(langcodes.standardize_tag(value))
+
+
+def _category(value: str) -> str:
+    slug = slugify(value)
+    if not slug:
+        raise PydanticCustomError("category", "must contain letters or digits")
+    return slug
+
+
+def _nonblank(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise PydanticCustomError("blank", "must not be empty")
+    return value
+
+
+Str = Annotated[str, BeforeValidator(_require_str)]
+Url = Annotated[Str, AfterValidator(_absolute_url)]
+Identifier = Annotated[Str, AfterValidator(_identifier)]
+Time = Annotated[datetime, BeforeValidator(_rfc3339)]
+Name = Annotated[Str, AfterValidator(_nonblank)]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=False)
+
+
+class Author(_Input):
+    """A byline: the name as written, with an optional profile URL."""
+
+    name: Name
+    url: Url | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name_length(cls, v: str, info: ValidationInfo) -> str:
+        return _check_length(v, info, "name_length")
+
+
+class Source(_Input):
+    """The newspaper an article was first published in, and its original URL."""
+
+    name: Name
+    url: Url | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name_length(cls, v: str, info: ValidationInfo) -> str:
+        return _check_length(v, info, "name_length")
+
+
+class Image(_Input):
+    """The lead photo with its caption (used as alt text) and credit."""
+
+    url: Url
+    caption: Str | None = None
+    credit: Str | None = None
+    type: Str | None = None
+    width: int | None = Field(default=None, gt=0, le=100_000, strict=True)
+    height: int | None = Field(default=None, gt=0, le=100_000, strict=True)
+    length: int | None = Field(default=None, ge=0, strict=True)
+
+    @field_validator("caption", "credit")
+    @classmethod
+    def _caption_length(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return None if v is None else _check_length(v.strip(), info, "caption") or None
+
+    @field_validator("type")
+    @classmethod
+    def _media_type(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"image/[a-z0-9.+-]+", v.strip().lower()):
+            raise PydanticCustomError("media_type", "not an image media type (image/...)")
+        return None if v is None else v.strip().lower()
+
+
+class Article(_Input):
+    """One article in one language, as the feeds and posts see it."""
+
+    id: Identifier
+    url: Url
+    language: Annotated[Str, AfterValidator(_language)]
+    title: Name
+    summary: Str = ""
+    content_html: Str = ""
+    category: Annotated[Str, AfterValidator(_category)]
+    tags: tuple[Str, ...] = ()
+    authors: tuple[Author, ...] = ()
+    source: Source | None = None
+    image: Image | None = None
+    published_at: Time
+    updated_at: Time | None = None
+    translation_of: Identifier | None = None
+
+    @field_validator("title")
+    @classmethod
+    def _title_length(cls, v: str, info: ValidationInfo) -> str:
+        return _check_length(v, info, "title")
+
+    @field_validator("summary")
+    @classmethod
+    def _summary_length(cls, v: str, info: ValidationInfo) -> str:
+        return _check_length(v.strip(), info, "summary")
+
+    @field_validator("content_html")
+    @classmethod
+    def _content(cls, v: str, info: ValidationInfo) -> str:
+        return sanitize_html(_check_length(v, info, "content_html"))
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, v: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        limits = _limits(info)
+        if len(v) > limits.tags:
+            raise PydanticCustomError(
+                "too_many", "too many: {count}, at most {limit}", {"count": len(v), "limit": limits.tags}
+            )
+        seen: dict[str, None] = {}
+        for tag in v:
+            tag = tag.strip()
+            if tag:
+                seen.setdefault(_check_length(tag, info, "tag_length"), None)
+        return tuple(seen)
+
+    @field_validator("authors")
+    @classmethod
+    def _authors(cls, v: tuple[Author, ...], info: ValidationInfo) -> tuple[Author, ...]:
+        limit = _limits(info).authors
+        if len(v) > limit:
+            raise PydanticCustomError(
+                "too_many", "too many: {count}, at most {limit}", {"count": len(v), "limit": limit}
+            )
+        return v
+
+    @property
+    def version(self) -> datetime:
+        """The time this revision was made: ``updated_at``, else ``published_at``."""
+        return self.updated_at or self.published_at
+
+    @property
+    def story_id(self) -> str:
+        """The id shared by every translation of one story (the original's id)."""
+        return self.translation_of or self.id
+
+
+class ArticleRef(_Input):
+    """The part of an article an unpublish needs: its id."""
+
+    id: Identifier
+
+
+class _Event(_Input):
+    id: Identifier
+    occurred_at: Time
+
+
+class ArticlePublished(_Event):
+    """A new article went live."""
+
+    type: Literal["article.published"]
+    article: Article
+
+
+class ArticleUpdated(_Event):
+    """A live article changed; the whole new revision is carried."""
+
+    type: Literal["article.updated"]
+    article: Article
+
+
+class ArticleUnpublished(_Event):
+    """An article was retracted: it leaves every feed and its unsent posts are cancelled."""
+
+    type: Literal["article.unpublished"]
+    article: ArticleRef
+
+
+ArticleEvent: TypeAlias = ArticlePublished | ArticleUpdated | ArticleUnpublished
+_MODELS: dict[str, type[ArticlePublished] | type[ArticleUpdated] | type[ArticleUnpublished]] = {
+    "article.published": ArticlePublished,
+    "article.updated": ArticleUpdated,
+    "article.unpublished": ArticleUnpublished,
+}
+
+
+@dataclass(frozen=True)
+class ParsedEvent:
+    """A valid event and the warnings raised while cleaning it."""
+
+    event: ArticleEvent
+    warnings: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as plain JSON (what the queue carries and the store keeps)."""
+        return self.event.model_dump(mode="json", exclude_none=True)
+
+
+def _clean_tree(value: object, path: str, warnings: list[str]) -> object:
+    if isinstance(value, str):
+        cleaned, removed = clean_text(value)
+        if removed:
+            warnings.append(f"{path}: removed {removed} character(s) not allowed in XML")
+        return cleaned
+    if isinstance(value, dict):
+        return {k: _clean_tree(v, f"{path}.{k}" if path else str(k), warnings) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean_tree(v, f"{path}[{i}]", warnings) for i, v in enumerate(value)]
+    return value
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.startswith(("function-", "lax-", "strict-")) or part in ("str", "int", "none"):
+            continue  # pydantic's internal union branch names, not fields
+        else:
+            out += f".{part}" if out else part
+    return out or "event"
+
+
+_MESSAGES = {
+    "missing": "required",
+    "string_type": "expected a string",
+    "int_type": "expected an integer",
+    "model_type": "expected an object",
+    "model_attributes_type": "expected an object",
+    "tuple_type": "expected an array",
+    "list_type": "expected an array",
+    "dict_type": "expected an object",
+    "greater_than": "must be greater than {gt}",
+    "less_than_equal": "must be at most {le}",
+    "greater_than_equal": "must be at least {ge}",
+}
+
+
+def _errors_from(exc: ValidationError) -> list[FieldError]:
+    errors: list[FieldError] = []
+    seen: set[tuple[str, str]] = set()
+    for err in exc.errors(include_url=False):
+        template = _MESSAGES.get(err["type"])
+        ctx = err.get("ctx") or {}
+        message = template.format(**ctx) if template else err["msg"]
+        key = (_path(tuple(err["loc"])), message)
+        if key not in seen:
+            seen.add(key)
+            errors.append(FieldError(*key))
+    return errors
+
+
+def parse_event(raw: object, limits: Limits | None = None) -> ParsedEvent:
+    """Validate one decoded JSON value as an event.
+
+    Raises:
+        EventValidationError: with one field-named error per problem found.
+    """
+    if not isinstance(raw, dict):
+        raise EventValidationError([FieldError("event", "expected a JSON object")])
+    kind = raw.get("type")
+    if kind is None:
+        raise EventValidationError([FieldError("type", "required")])
+    if not isinstance(kind, str) or kind not in _MODELS:
+        raise EventValidationError(
+            [FieldError("type", f"unknown event type {kind!r} (expected one of {', '.join(EVENT_TYPES)})")]
+        )
+    warnings: list[str] = []
+    cleaned = _clean_tree(raw, "", warnings)
+    try:
+        event = _MODELS[kind].model_validate(cleaned, context={"limits": limits or _DEFAULT_LIMITS})
+    except ValidationError as exc:
+        raise EventValidationError(_errors_from(exc)) from None
+    return ParsedEvent(event, tuple(warnings))
+
+
+def parse_event_json(data: str | bytes, limits: Limits | None = None) -> ParsedEvent:
+    """Decode and validate one JSON document as an event."""
+    limits = limits or _DEFAULT_LIMITS
+    size = len(data.encode() if isinstance(data, str) else data)
+    if size > limits.event_bytes:
+        raise EventValidationError(
+            [FieldError("event", f"too large: {size} bytes, at most {limits.event_bytes}")]
+        )
+    try:
+        raw = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise EventValidationError([FieldError("event", f"not valid JSON ({exc})")]) from None
+    return parse_event(raw, limits)

@@ -1,0 +1,157 @@
+"""Every Redis key the project uses, built from the configured prefix, in one place.
+
+Nothing else formats a key string (a test greps the source to prove it). Ids inside keys are
+used as given: article, event, post and feed ids are validated identifiers or slugs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Key builder: ``Keys("synd").article("a1") == "synd:article:a1"``."""
+
+    prefix: str
+
+    def _k(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    # --- ingestion -------------------------------------------------------------------
+    @property
+    def inbox(self) -> str:
+        """Stream any CMS can XADD events to (field ``event``)."""
+        return self._k("inbox")
+
+    @property
+    def inbox_group(self) -> str:
+        """Consumer group name on the inbox stream (a name, not a key)."""
+        return "syndication"
+
+    def event_seen(self, event_id: str) -> str:
+        """Marker that an event was applied (expires after the event memory)."""
+        return self._k("event", event_id)
+
+    def event_status(self, event_id: str) -> str:
+        """Hash: the outcome of one event (status, article, time, errors)."""
+        return self._k("event-status", event_id)
+
+    @property
+    def dead_letters(self) -> str:
+        """Sorted set of dead-letter ids by time rejected."""
+        return self._k("dlq")
+
+    def dead_letter(self, dl_id: str) -> str:
+        """Hash: one dead letter (raw payload, errors, source, time)."""
+        return self._k("dlq", dl_id)
+
+    # --- articles ----------------------------------------------------------------------
+    def article(self, article_id: str) -> str:
+        """String: the article's JSON, stored once."""
+        return self._k("article", article_id)
+
+    def article_meta(self, article_id: str) -> str:
+        """Hash: version, state (live/unpublished), last event."""
+        return self._k("article-meta", article_id)
+
+    def article_feeds(self, article_id: str) -> str:
+        """Set: the feed ids the article is indexed in."""
+        return self._k("article-feeds", article_id)
+
+    def translations(self, story_id: str) -> str:
+        """Set: the article ids of every translation of one story."""
+        return self._k("story", story_id)
+
+    @property
+    def articles(self) -> str:
+        """Sorted set of every live article id by publish time."""
+        return self._k("articles")
+
+    def feed_index(self, feed_id: str) -> str:
+        """Sorted set: article ids in one feed by publish time (newest = highest)."""
+        return self._k("feed", feed_id)
+
+    def feed_tombstones(self, feed_id: str) -> str:
+        """Sorted set: unpublished article ids by time of removal (Atom deleted-entry)."""
+        return self._k("feed-deleted", feed_id)
+
+    # --- rendering ---------------------------------------------------------------------
+    @property
+    def dirty_feeds(self) -> str:
+        """Sorted set: feed ids that must be re-rendered, by the time they became dirty."""
+        return self._k("render", "dirty")
+
+    def render_lock(self, feed_id: str) -> str:
+        """Lock held while one feed renders."""
+        return self._k("render", "lock", feed_id)
+
+    def rendered(self, feed_path: str) -> str:
+        """Hash: rendered bytes, gzip bytes, ETag, Last-Modified, item count of one document."""
+        return self._k("doc", feed_path)
+
+    @property
+    def rendered_index(self) -> str:
+        """Sorted set of rendered document paths by last render time."""
+        return self._k("docs")
+
+    def fragment(self, article_id: str, fmt: str) -> str:
+        """String: a serialised feed item of one article revision in one format."""
+        return self._k("frag", fmt, article_id)
+
+    # --- posts -------------------------------------------------------------------------
+    def post(self, post_id: str) -> str:
+        """Hash: one post in the ledger."""
+        return self._k("post", post_id)
+
+    @property
+    def posts(self) -> str:
+        """Sorted set of every post id by creation time."""
+        return self._k("posts")
+
+    def article_posts(self, article_id: str) -> str:
+        """Set: post ids planned for one article."""
+        return self._k("article-posts", article_id)
+
+    def delivery(self, story_id: str, channel: str) -> str:
+        """Delivery key: which post carries one story to one channel (at most one)."""
+        return self._k("delivery", channel, story_id)
+
+    @property
+    def due(self) -> str:
+        """Sorted set: post ids by due time (Unix seconds)."""
+        return self._k("due")
+
+    def channel_planned(self, channel: str) -> str:
+        """Sorted set: due times of posts planned or sent on one channel."""
+        return self._k("channel-planned", channel)
+
+    def channel_paused(self, channel: str) -> str:
+        """Flag: the channel is paused by an operator."""
+        return self._k("channel-paused", channel)
+
+    def channel_rate(self, channel: str) -> str:
+        """Hash: the rate-limit headers last seen on one channel."""
+        return self._k("channel-rate", channel)
+
+    def platform_info(self, channel: str) -> str:
+        """Hash: cached facts read from the platform (e.g. Mastodon's max_characters)."""
+        return self._k("platform-info", channel)
+
+    # --- operations --------------------------------------------------------------------
+    def heartbeat(self, role: str) -> str:
+        """Hash: process name -> last seen time, for workers, beat and servers."""
+        return self._k("heartbeat", role)
+
+    @property
+    def backfill(self) -> str:
+        """Hash: file fingerprint -> lines done, so a backfill can resume."""
+        return self._k("backfill")
+
+    def lock(self, name: str) -> str:
+        """A named lock (e.g. the embedded server's start, beat)."""
+        return self._k("lock", name)
+
+    def pattern(self) -> str:
+        """Glob matching every key under the prefix (for cleaning a test prefix)."""
+        return self._k("*")

@@ -1,0 +1,1 @@
+"""Social platform adapters, one module per platform behind :class:`base.Platform`."""

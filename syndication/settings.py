@@ -1,0 +1,63 @@
+"""Settings from the environment (prefix ``SYNDICATION_``; ``REDIS_URL`` also plain).
+
+Callers get one :class:`Settings` from :func:`get_settings` and pass it down. Secrets are
+``SecretStr``: their ``repr`` and ``str`` show ``**********``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Limits(BaseModel):
+    """Size limits applied to every incoming event (characters unless stated)."""
+
+    model_config = {"frozen": True}
+
+    id_length: int = 200
+    title: int = 500
+    summary: int = 5_000
+    content_html: int = 500_000
+    tags: int = 30
+    tag_length: int = 100
+    authors: int = 20
+    name_length: int = 200
+    caption: int = 1_000
+    url_length: int = 2_048
+    event_bytes: int = 1_048_576
+
+
+class Settings(BaseSettings):
+    """Everything a process needs from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SYNDICATION_", env_nested_delimiter="__", frozen=True, extra="ignore"
+    )
+
+    redis_url: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SYNDICATION_REDIS_URL", "REDIS_URL")
+    )
+    prefix: str = "synd"
+    config_path: Path = Path("config")
+    data_dir: Path = Path("data")
+    limits: Limits = Limits()
+    # Dead letters and the event-id memory are kept this long (seconds).
+    event_memory_seconds: int = 30 * 24 * 3600
+    # Celery: unacked tasks come back after this long when a whole worker dies.
+    visibility_timeout: int = 300
+    webhook_secret: SecretStr | None = None
+
+    @property
+    def redis_url_value(self) -> str | None:
+        """The Redis URL in clear, for the client only; never log it."""
+        return self.redis_url.get_secret_value() if self.redis_url else None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Read the environment once per process."""
+    return Settings()
