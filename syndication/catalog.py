@@ -1,0 +1,274 @@
+"""Which feeds exist: the ``feeds:`` config, feed references, their paths and titles.
+
+Pure: everything here is a function of an :class:`~syndication.events.Article` and the
+:class:`FeedsConfig`. A feed is addressed by a :class:`FeedRef` (language, kind, slug) whose
+``id`` (``"vi/category/heritage"``) names it in Redis and whose ``path(fmt)``
+(``"/feeds/vi/category/heritage.rss"``) is where it is served and exported.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from syndication.errors import SyndicationError
+from syndication.events import Article
+from syndication.slugs import slug_for
+
+__all__ = [
+    "EXTENSIONS",
+    "FeedFormat",
+    "FeedKind",
+    "FeedRef",
+    "FeedsConfig",
+    "LanguageFeeds",
+    "UnknownFeedError",
+    "feed_description",
+    "feed_title",
+    "feeds_for_article",
+    "is_feed_enabled",
+    "parse_feed_path",
+    "site_url",
+]
+
+FeedKind: TypeAlias = Literal["all", "category", "author", "tag"]
+FeedFormat: TypeAlias = Literal["rss", "atom", "json"]
+EXTENSIONS: tuple[FeedFormat, ...] = ("rss", "atom", "json")
+_KINDS: tuple[FeedKind, ...] = ("all", "category", "author", "tag")
+
+_SLUG = r"[a-z0-9]+(?:-[a-z0-9]+)*"
+_LANG = r"[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*"
+_PATH = re.compile(
+    rf"/feeds/(?P<lang>{_LANG})/(?:all|(?P<kind>category|author|tag)/(?P<slug>{_SLUG}))"
+    r"\.(?P<fmt>rss|atom|json)"
+)
+_ID = re.compile(rf"(?P<lang>{_LANG})/(?:all|(?P<kind>category|author|tag)/(?P<slug>{_SLUG}))")
+
+
+class UnknownFeedError(SyndicationError, LookupError):
+    """No such feed: the path or id is malformed, or config does not enable it."""
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LanguageFeeds(_Config):
+    """Titles and descriptions of one language's feeds.
+
+    ``category_titles`` and ``category_descriptions`` are keyed by category slug; a category
+    without an entry gets ``"{title}: {category}"``.
+    """
+
+    title: str
+    description: str = ""
+    home_url: str | None = None
+    category_titles: dict[str, str] = Field(default_factory=dict)
+    category_descriptions: dict[str, str] = Field(default_factory=dict)
+
+
+class FeedsConfig(_Config):
+    """The ``feeds:`` section of the YAML config.
+
+    Empty ``languages`` or ``categories`` means every one seen in articles gets feeds.
+    """
+
+    base_url: str = "http://localhost:8000"
+    site_name: str = "News"
+    languages: dict[str, LanguageFeeds] = Field(default_factory=dict)
+    categories: tuple[str, ...] = ()
+    authors: bool = True
+    tags: tuple[str, ...] = ()
+    author_slugs: dict[str, str] = Field(default_factory=dict)
+    max_items: int = Field(default=50, ge=1, le=1000)
+    content: Literal["full", "summary"] = "full"
+    websub_hub: str | None = None
+    export_dir: str | None = None
+    cache_control: str = "public, max-age=60"
+    tombstone_days: int = Field(default=7, ge=0)
+    formats: tuple[FeedFormat, ...] = EXTENSIONS
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_slash(cls, v: str) -> str:
+        if not re.match(r"https?://[^/\s]+", v):
+            raise ValueError("not an absolute http(s) URL")
+        return v.rstrip("/")
+
+    @field_validator("categories")
+    @classmethod
+    def _category_slugs(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        # Articles carry slugified categories (events.py), so config is compared the same way.
+        return tuple(slug_for(c) for c in v)
+
+    @field_validator("formats")
+    @classmethod
+    def _formats_nonempty(cls, v: tuple[FeedFormat, ...]) -> tuple[FeedFormat, ...]:
+        if not v:
+            raise ValueError("at least one format is needed")
+        return tuple(dict.fromkeys(v))
+
+    def tag_slugs(self) -> frozenset[str]:
+        """Slugs of the tags that have feeds."""
+        return frozenset(slug_for(t) for t in self.tags)
+
+
+@dataclass(frozen=True, order=True)
+class FeedRef:
+    """One feed, independent of format: ``FeedRef("vi", "category", "heritage")``."""
+
+    language: str
+    kind: FeedKind
+    slug: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KINDS:
+            raise UnknownFeedError(f"feed.kind: unknown kind {self.kind!r}")
+        if (self.kind == "all") != (self.slug == ""):
+            raise UnknownFeedError(
+                f"feed.slug: {self.kind!r} feeds take {'no' if self.kind == 'all' else 'a'} slug"
+            )
+        if self.slug and not re.fullmatch(_SLUG, self.slug):
+            raise UnknownFeedError(f"feed.slug: not a slug: {self.slug!r}")
+        if not re.fullmatch(_LANG, self.language):
+            raise UnknownFeedError(f"feed.language: not a language tag: {self.language!r}")
+
+    @property
+    def id(self) -> str:
+        """``"vi/all"`` or ``"vi/category/heritage"``: the feed's name in storage."""
+        if self.kind == "all":
+            return f"{self.language}/all"
+        return f"{self.language}/{self.kind}/{self.slug}"
+
+    def path(self, fmt: FeedFormat) -> str:
+        """Where the feed is served: ``"/feeds/vi/category/heritage.rss"``."""
+        if fmt not in EXTENSIONS:
+            raise UnknownFeedError(f"feed.format: unknown format {fmt!r}")
+        return f"/feeds/{self.id}.{fmt}"
+
+    def url(self, fmt: FeedFormat, config: FeedsConfig) -> str:
+        """The absolute URL of the feed in ``fmt`` (used for ``rel="self"``)."""
+        return config.base_url + self.path(fmt)
+
+    @classmethod
+    def from_id(cls, feed_id: str) -> FeedRef:
+        """Parse ``"vi/category/heritage"`` back into a reference."""
+        match = _ID.fullmatch(feed_id)
+        if not match:
+            raise UnknownFeedError(f"feed: unknown feed id {feed_id!r}")
+        kind: FeedKind = _as_kind(match.group("kind"))
+        return cls(match.group("lang"), kind, match.group("slug") or "")
+
+
+def _as_kind(value: str | None) -> FeedKind:
+    if value is None:
+        return "all"
+    for kind in _KINDS:
+        if kind == value:
+            return kind
+    raise UnknownFeedError(f"feed.kind: unknown kind {value!r}")
+
+
+def _as_format(value: str) -> FeedFormat:
+    for fmt in EXTENSIONS:
+        if fmt == value:
+            return fmt
+    raise UnknownFeedError(f"feed.format: unknown format {value!r}")
+
+
+def is_feed_enabled(ref: FeedRef, config: FeedsConfig) -> bool:
+    """Whether config lets ``ref`` exist (author slugs cannot be checked without articles)."""
+    if config.languages and ref.language not in config.languages:
+        return False
+    if ref.kind == "category":
+        return not config.categories or ref.slug in config.categories
+    if ref.kind == "author":
+        return config.authors
+    if ref.kind == "tag":
+        return ref.slug in config.tag_slugs()
+    return True
+
+
+def parse_feed_path(path: str, config: FeedsConfig | None = None) -> tuple[FeedRef, FeedFormat]:
+    """Parse ``/feeds/{lang}/...{ext}`` into a reference and format.
+
+    Raises:
+        UnknownFeedError: the path is malformed, or (given ``config``) names a feed or
+            format that config does not enable. The server answers 404.
+    """
+    match = _PATH.fullmatch(path)
+    if not match:
+        raise UnknownFeedError(f"path: not a feed path: {path!r}")
+    ref = FeedRef(match.group("lang"), _as_kind(match.group("kind")), match.group("slug") or "")
+    fmt = _as_format(match.group("fmt"))
+    if config is not None and (fmt not in config.formats or not is_feed_enabled(ref, config)):
+        raise UnknownFeedError(f"path: no such feed: {path!r}")
+    return ref, fmt
+
+
+def feeds_for_article(article: Article, config: FeedsConfig) -> frozenset[FeedRef]:
+    """Every feed ``article`` belongs in: its language's ``all``, category, authors and tags."""
+    lang = article.language
+    if config.languages and lang not in config.languages:
+        return frozenset()
+    refs = {FeedRef(lang, "all")}
+    if not config.categories or article.category in config.categories:
+        refs.add(FeedRef(lang, "category", article.category))
+    if config.authors:
+        refs.update(
+            FeedRef(lang, "author", slug_for(a.name, config.author_slugs)) for a in article.authors
+        )
+    if config.tags:
+        wanted = config.tag_slugs()
+        refs.update(
+            FeedRef(lang, "tag", slug)
+            for slug in (slug_for(t) for t in article.tags)
+            if slug in wanted
+        )
+    return frozenset(refs)
+
+
+def _language(ref: FeedRef, config: FeedsConfig) -> LanguageFeeds:
+    found = config.languages.get(ref.language)
+    if found is not None:
+        return found
+    return LanguageFeeds(title=f"{config.site_name} ({ref.language})")
+
+
+def _label(slug: str, names: dict[str, str] | tuple[str, ...]) -> str:
+    # Show the configured spelling of a tag or author when one maps to this slug.
+    for name in names:
+        if slug_for(name) == slug:
+            return name
+    return slug.replace("-", " ")
+
+
+def feed_title(ref: FeedRef, config: FeedsConfig, label: str | None = None) -> str:
+    """The feed's title from config; ``label`` (an author's or tag's name) beats the slug."""
+    lang = _language(ref, config)
+    if ref.kind == "all":
+        return lang.title
+    if ref.kind == "category":
+        return lang.category_titles.get(ref.slug) or f"{lang.title}: {label or ref.slug}"
+    if ref.kind == "author":
+        names = {n: s for n, s in config.author_slugs.items() if s == ref.slug}
+        return f"{lang.title}: {label or _label(ref.slug, tuple(names) or ())}"
+    return f"{lang.title}: #{label or _label(ref.slug, config.tags)}"
+
+
+def feed_description(ref: FeedRef, config: FeedsConfig) -> str:
+    """The feed's description from config, or a plain one built from its title."""
+    lang = _language(ref, config)
+    if ref.kind == "category" and ref.slug in lang.category_descriptions:
+        return lang.category_descriptions[ref.slug]
+    if ref.kind == "all" and lang.description:
+        return lang.description
+    return feed_title(ref, config)
+
+
+def site_url(ref: FeedRef, config: FeedsConfig) -> str:
+    """The site page a feed mirrors (its ``alternate`` link)."""
+    return _language(ref, config).home_url or config.base_url + "/"
