@@ -90,7 +90,8 @@ def _check_length(value: str, info: ValidationInfo, limit_name: str) -> str:
     limit: int = getattr(_limits(info), limit_name)
     if len(value) > limit:
         raise PydanticCustomError(
-            "too_long", "too long: {length} characters, at most {limit}",
+            "too_long",
+            "too long: {length} characters, at most {limit}",
             {"length": len(value), "limit": limit},
         )
     return value
@@ -105,8 +106,10 @@ def _require_str(value: object) -> object:
 def _absolute_url(value: str, info: ValidationInfo) -> str:
     value = value.strip()
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or any(
-        c.isspace() for c in value
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or any(c.isspace() for c in value)
     ):
         raise PydanticCustomError("url", "not an absolute http(s) URL")
     return _check_length(value, info, "url_length")
@@ -116,7 +119,8 @@ def _identifier(value: str, info: ValidationInfo) -> str:
     value = value.strip()
     if not _ID.fullmatch(value):
         raise PydanticCustomError(
-            "identifier", "not an identifier (letters, digits and . _ : @ -, first a letter or digit)"
+            "identifier",
+            "not an identifier (letters, digits and . _ : @ -, first a letter or digit)",
         )
     return _check_length(value, info, "id_length")
 
@@ -256,7 +260,9 @@ class Article(_Input):
         limits = _limits(info)
         if len(v) > limits.tags:
             raise PydanticCustomError(
-                "too_many", "too many: {count}, at most {limit}", {"count": len(v), "limit": limits.tags}
+                "too_many",
+                "too many: {count}, at most {limit}",
+                {"count": len(v), "limit": limits.tags},
             )
         seen: dict[str, None] = {}
         for tag in v:
@@ -345,7 +351,9 @@ def _clean_tree(value: object, path: str, warnings: list[str]) -> object:
             warnings.append(f"{path}: removed {removed} character(s) not allowed in XML")
         return cleaned
     if isinstance(value, dict):
-        return {k: _clean_tree(v, f"{path}.{k}" if path else str(k), warnings) for k, v in value.items()}
+        return {
+            k: _clean_tree(v, f"{path}.{k}" if path else str(k), warnings) for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_clean_tree(v, f"{path}[{i}]", warnings) for i, v in enumerate(value)]
     return value
@@ -405,7 +413,12 @@ def parse_event(raw: object, limits: Limits | None = None) -> ParsedEvent:
         raise EventValidationError([FieldError("type", "required")])
     if not isinstance(kind, str) or kind not in _MODELS:
         raise EventValidationError(
-            [FieldError("type", f"unknown event type {kind!r} (expected one of {', '.join(EVENT_TYPES)})")]
+            [
+                FieldError(
+                    "type",
+                    f"unknown event type {kind!r} (expected one of {', '.join(EVENT_TYPES)})",
+                )
+            ]
         )
     warnings: list[str] = []
     cleaned = _clean_tree(raw, "", warnings)

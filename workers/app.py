@@ -1,0 +1,114 @@
+"""The Celery app: all worker configuration in one place.
+
+The broker is the project's Redis (embedded or ``REDIS_URL``), with every kombu key under the
+project's prefix (``global_keyprefix``) so that several deployments, or tests, share a server.
+Delivery guarantees: ``acks_late`` + ``reject_on_worker_lost`` + prefetch 1 mean a task whose
+worker dies is delivered again; every task is idempotent, so running twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from celery import Celery
+from kombu import Queue
+
+from syndication.config import Config, load_config
+from syndication.connection import broker_url, connect, redis_url
+from syndication.keys import Keys
+from syndication.settings import Settings, get_settings
+from syndication.store import Store
+
+QUEUES = ("ingest", "render", "deliver")
+# Beat intervals (seconds).
+DRAIN_EVERY = 1.0
+DISPATCH_EVERY = 2.0
+SWEEP_EVERY = 15.0
+
+
+@dataclass
+class Runtime:
+    """What tasks need, built once per worker process from settings."""
+
+    settings: Settings
+    _config: Config | None = field(default=None, repr=False)
+
+    @cached_property
+    def store(self) -> Store:
+        """The Redis store (one client per process)."""
+        return Store(
+            connect(self.settings), Keys(self.settings.prefix),
+            event_memory_seconds=self.settings.event_memory_seconds,
+        )
+
+    @property
+    def config(self) -> Config:
+        """The YAML config, loaded on first use."""
+        if self._config is None:
+            self._config = load_config(self.settings.config_path)
+        return self._config
+
+    @cached_property
+    def consumer_name(self) -> str:
+        """This process's name in the inbox consumer group."""
+        return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def create_app(settings: Settings | None = None, config: Config | None = None) -> Celery:
+    """A configured Celery app for ``settings`` (the environment's when omitted)."""
+    settings = settings or get_settings()
+    app = Celery("syndication", set_as_current=False)
+    visibility = settings.visibility_timeout
+    app.conf.update(
+        broker_url=broker_url(redis_url(settings)),
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            "global_keyprefix": f"{settings.prefix}:celery:",
+            "visibility_timeout": visibility,
+        },
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_ignore_result=True,
+        result_backend=None,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        task_default_queue="ingest",
+        task_queues=[Queue(name) for name in QUEUES],
+        task_routes={
+            "syndication.ingest": {"queue": "ingest"},
+            "syndication.drain_inbox": {"queue": "ingest"},
+            "syndication.render_feed": {"queue": "render"},
+            "syndication.sweep": {"queue": "render"},
+            "syndication.dispatch_due": {"queue": "deliver"},
+            "syndication.deliver": {"queue": "deliver"},
+            "syndication.noop": {"queue": "ingest"},
+        },
+        # A task longer than this is killed; must stay below visibility_timeout so that a
+        # redelivered message never overlaps a task that is still running.
+        task_time_limit=max(30, visibility // 2),
+        task_soft_time_limit=max(20, visibility // 3),
+        beat_schedule={
+            "drain-inbox": {"task": "syndication.drain_inbox", "schedule": DRAIN_EVERY},
+            "dispatch-due": {"task": "syndication.dispatch_due", "schedule": DISPATCH_EVERY},
+            "sweep": {"task": "syndication.sweep", "schedule": SWEEP_EVERY},
+        },
+        beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
+    )
+    app.syndication = Runtime(settings, config)  # type: ignore[attr-defined]
+    import workers.tasks  # noqa: F401  (registers the shared tasks on every app)
+
+    return app
+
+
+def runtime(app: Any) -> Runtime:
+    """The :class:`Runtime` of a Celery app made by :func:`create_app`."""
+    rt: Runtime = app.syndication
+    return rt
