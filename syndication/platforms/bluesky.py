@@ -1,0 +1,472 @@
+"""Bluesky posts through the ``atproto`` client, with deterministic record keys.
+
+A post is an ``app.bsky.feed.post`` record created with ``com.atproto.repo.createRecord``.
+Its record key is a TID derived from the post's idempotency key, chosen before the first
+call: a retry creates the same rkey, which the PDS refuses, and :meth:`BlueskyAdapter.post`
+then reads the record back with ``getRecord`` and reports it as sent. So a retry can never
+post twice, and the adapter is ``idempotent``.
+
+Links and hashtags are not markup in Bluesky text: they are facets addressed by UTF-8 byte
+offsets (``byteStart`` inclusive, ``byteEnd`` exclusive), computed by :func:`find_facets`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import time
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import ClassVar, Literal, TypeVar
+
+import httpx
+import structlog
+from atproto import Client, models
+from atproto_client.exceptions import (
+    BadRequestError,
+    InvokeTimeoutError,
+    NetworkError,
+    RequestErrorBase,
+    UnauthorizedError,
+)
+from atproto_client.models.common import XrpcError
+from atproto_client.request import Request
+from atproto_core.exceptions import AtProtocolError
+from PIL import Image
+
+from syndication.errors import (
+    PermanentError,
+    PlatformError,
+    RateLimited,
+    TransientError,
+    UncertainOutcome,
+)
+from syndication.media import FetchedImage, MediaError, fit_image
+from syndication.platforms.base import AdapterSettings, Media, OutgoingPost, PostResult, RateInfo
+
+__all__ = ["BLOB_LIMIT", "BlueskyAdapter", "Facet", "find_facets", "tid_for_key"]
+
+log = structlog.get_logger()
+_T = TypeVar("_T")
+
+_DEFAULT_BASE_URL = "https://bsky.social"
+_COLLECTION = "app.bsky.feed.post"
+# The lexicons cap image blobs at 1,000,000 bytes; stay under the often-quoted 976 KiB.
+BLOB_LIMIT = 976 * 1024
+_THUMB_MAX_DIM = 2000
+_DEFAULT_RETRY_AFTER = 60.0
+# Errors meaning the session is unusable for good, as opposed to merely expired.
+_PERMANENT_AUTH = frozenset({"AuthenticationRequired", "AccountTakedown", "InvalidToken"})
+
+_TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
+# A TID's top 53 bits below the sign bit are microseconds since the Unix epoch. Derived keys
+# fall within 2023, a past and plausible time, so no validator can call them from the future.
+_TID_BASE_US = 1_672_531_200_000_000  # 2023-01-01T00:00:00Z
+_TID_SPAN_US = 365 * 24 * 3600 * 1_000_000
+
+_URL = re.compile(r"https?://[^\s<>\"]+")
+_TAG_MAX = 64
+# Characters Bluesky treats as invisible separators inside a tag.
+_TAG_BREAKS = frozenset("\u00ad\u2060\u200a\u200b\u200c\u200d\u20e2")
+
+
+def tid_for_key(key: str) -> str:
+    """A valid, deterministic TID for ``key``: 13 base32-sortable characters.
+
+    The 64-bit value keeps the top bit zero, takes its timestamp (53 bits) from a hash of the
+    key folded into one year, and its 10-bit clock id from the same hash.
+    """
+    digest = int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:16], "big")
+    micros = _TID_BASE_US + digest % _TID_SPAN_US
+    clock_id = (digest >> 64) & 0x3FF
+    value = (micros << 10) | clock_id
+    chars = []
+    for _ in range(13):
+        chars.append(_TID_ALPHABET[value & 0x1F])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+@dataclass(frozen=True)
+class Facet:
+    """A link or tag over ``text.encode("utf-8")[byte_start:byte_end]``."""
+
+    byte_start: int
+    byte_end: int
+    kind: Literal["link", "tag"]
+    # The URI for a link, the tag without its ``#`` for a tag.
+    value: str
+
+
+def _trim_url(url: str) -> str:
+    """Drop trailing punctuation that ends a sentence rather than the URL."""
+    while url:
+        last = url[-1]
+        # A closing parenthesis belongs to the URL only when it closes one opened inside it.
+        unbalanced = last == ")" and url.count("(") < url.count(")")
+        if last in ".,;:!?'\"»…" or unbalanced:
+            url = url[:-1]
+        else:
+            break
+    return url
+
+
+def _trim_tag(tag: str) -> str:
+    while tag and unicodedata.category(tag[-1]).startswith("P"):
+        tag = tag[:-1]
+    return tag
+
+
+def find_facets(text: str) -> list[Facet]:
+    """Find the URLs and hashtags in ``text`` and address them by UTF-8 byte offsets.
+
+    Pure: the same text always gives the same facets, in order of position.
+    """
+    spans: list[tuple[int, int, Literal["link", "tag"], str]] = []
+    for match in _URL.finditer(text):
+        url = _trim_url(match.group(0))
+        if len(url) > len("https://"):
+            spans.append((match.start(), match.start() + len(url), "link", url))
+    index = 0
+    while index < len(text):
+        ch = text[index]
+        if ch in "#\uff03" and (index == 0 or text[index - 1].isspace()):
+            end = index + 1
+            while end < len(text) and not text[end].isspace() and text[end] not in _TAG_BREAKS:
+                end += 1
+            tag = _trim_tag(text[index + 1 : end])
+            inside_link = any(s <= index < e for s, e, kind, _ in spans if kind == "link")
+            # A tag must hold something besides digits (#1 is a number) and a U+FE0F after
+            # the # means "#️⃣", an emoji, not a tag.
+            if (
+                tag
+                and not inside_link
+                and not tag.startswith("\ufe0f")
+                and not tag.isdigit()
+                and len(tag) <= _TAG_MAX
+            ):
+                spans.append((index, index + 1 + len(tag), "tag", tag))
+            index = end
+        else:
+            index += 1
+    facets = []
+    for start, end, kind, value in sorted(spans):
+        byte_start = len(text[:start].encode("utf-8"))
+        byte_end = byte_start + len(text[start:end].encode("utf-8"))
+        facets.append(Facet(byte_start, byte_end, kind, value))
+    return facets
+
+
+def _to_model(facet: Facet) -> models.AppBskyRichtextFacet.Main:
+    feature: models.AppBskyRichtextFacet.Link | models.AppBskyRichtextFacet.Tag
+    if facet.kind == "link":
+        feature = models.AppBskyRichtextFacet.Link(uri=facet.value)
+    else:
+        feature = models.AppBskyRichtextFacet.Tag(tag=facet.value)
+    return models.AppBskyRichtextFacet.Main(
+        index=models.AppBskyRichtextFacet.ByteSlice(
+            byte_start=facet.byte_start, byte_end=facet.byte_end
+        ),
+        features=[feature],
+    )
+
+
+# atproto ships no type information for its request class, so mypy sees it as Any.
+class _RecordingRequest(Request):  # type: ignore[misc]
+    """atproto's HTTP layer, remembering the headers of the last successful response.
+
+    The client's typed methods return models only; the rate-limit headers are read here.
+    """
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.last_headers: Mapping[str, str] = {}
+
+    def _send_request(self, method: str, url: str, **kwargs: object) -> httpx.Response:
+        response: httpx.Response = super()._send_request(method, url, **kwargs)
+        self.last_headers = dict(response.headers)
+        return response
+
+
+@dataclass(frozen=True)
+class _Existing:
+    """A record found under an rkey: its text, to tell ours from a stranger's."""
+
+    text: str
+    result: PostResult
+
+
+def _header_int(headers: Mapping[str, str], name: str) -> int | None:
+    value = headers.get(name)
+    return int(value) if value is not None and value.isdigit() else None
+
+
+class BlueskyAdapter:
+    """One Bluesky account, signed in with an app password.
+
+    Credentials: ``handle``, ``app_password``. Options: none (``base_url`` is the PDS).
+    """
+
+    name: ClassVar[str] = "bluesky"
+    idempotent: ClassVar[bool] = True
+    can_edit: ClassVar[bool] = True
+
+    def __init__(self, settings: AdapterSettings) -> None:
+        handle = settings.credentials.get("handle", "")
+        password = settings.credentials.get("app_password", "")
+        if not handle:
+            raise PermanentError("bluesky", "credentials.handle: missing")
+        if not password:
+            raise PermanentError("bluesky", "credentials.app_password: missing")
+        self._handle = handle
+        self._password = password
+        self._request = _RecordingRequest(timeout=settings.timeout)
+        self._client = Client(
+            base_url=settings.base_url or _DEFAULT_BASE_URL, request=self._request
+        )
+        self._did: str | None = None
+        self._rate = RateInfo()
+
+    def __repr__(self) -> str:
+        return f"BlueskyAdapter(handle={self._handle!r})"
+
+    # -- the Protocol ---------------------------------------------------------------------
+
+    def post(self, post: OutgoingPost) -> PostResult:
+        """Create the post under its deterministic rkey; an existing record means it is sent."""
+        did = self._login()
+        rkey = tid_for_key(post.idempotency_key)
+        record = self._record(post)
+        data = models.ComAtprotoRepoCreateRecord.Data(
+            repo=did, collection=_COLLECTION, rkey=rkey, record=record, validate_=True
+        )
+        try:
+            created = self._call(
+                "createRecord",
+                lambda: self._client.com.atproto.repo.create_record(data),
+                writes=True,
+            )
+        except PermanentError as exc:
+            # A second create with the same rkey fails; the first one went through.
+            if exc.status != 400:
+                raise
+            existing = self._get(rkey)
+            if existing is None:
+                raise
+            if existing.text != post.text:
+                raise PermanentError(
+                    "bluesky", f"rkey {rkey}: taken by a record with different text"
+                ) from None
+            return existing.result
+        return PostResult(remote_id=rkey, url=self._web_url(created.uri))
+
+    def edit(self, remote_id: str, post: OutgoingPost) -> PostResult:
+        """Replace the record under ``remote_id`` (its rkey) with the post's new text."""
+        did = self._login()
+        record = self._record(post)
+        data = models.ComAtprotoRepoPutRecord.Data(
+            repo=did, collection=_COLLECTION, rkey=remote_id, record=record, validate_=True
+        )
+        # Putting the same record twice leaves the same record, so this is safe to repeat.
+        put = self._call(
+            "putRecord", lambda: self._client.com.atproto.repo.put_record(data), writes=False
+        )
+        return PostResult(remote_id=remote_id, url=self._web_url(put.uri))
+
+    def delete(self, remote_id: str) -> None:
+        """Delete the record; deleting a missing record succeeds on the PDS too."""
+        did = self._login()
+        data = models.ComAtprotoRepoDeleteRecord.Data(
+            repo=did, collection=_COLLECTION, rkey=remote_id
+        )
+        self._call(
+            "deleteRecord", lambda: self._client.com.atproto.repo.delete_record(data), writes=False
+        )
+
+    def find(self, post: OutgoingPost) -> PostResult | None:
+        """Ask ``getRecord`` whether the post's rkey exists."""
+        self._login()
+        existing = self._get(tid_for_key(post.idempotency_key))
+        return existing.result if existing is not None else None
+
+    def verify(self) -> str:
+        """Sign in and return the account's handle."""
+        self._login()
+        return self._handle
+
+    def rate_info(self) -> RateInfo:
+        """From the ``ratelimit-*`` headers of the last response."""
+        headers = self._request.last_headers
+        limit = _header_int(headers, "ratelimit-limit")
+        if limit is not None:
+            reset = _header_int(headers, "ratelimit-reset")
+            self._rate = RateInfo(
+                limit=limit,
+                remaining=_header_int(headers, "ratelimit-remaining"),
+                reset_at=float(reset) if reset is not None else None,
+            )
+        return self._rate
+
+    # -- records --------------------------------------------------------------------------
+
+    def _record(self, post: OutgoingPost) -> models.AppBskyFeedPost.Record:
+        facets = [_to_model(f) for f in find_facets(post.text)]
+        return models.AppBskyFeedPost.Record(
+            text=post.text,
+            created_at=self._client.get_current_time_iso(),
+            langs=[post.language] if post.language else None,
+            facets=facets or None,
+            embed=self._embed(post),
+        )
+
+    def _embed(self, post: OutgoingPost) -> models.AppBskyEmbedExternal.Main | None:
+        if not post.link:
+            return None
+        thumb = self._upload_thumb(post.media[0]) if post.media else None
+        return models.AppBskyEmbedExternal.Main(
+            external=models.AppBskyEmbedExternal.External(
+                uri=post.link,
+                title=post.title or post.link,
+                description=post.description,
+                thumb=thumb,
+            )
+        )
+
+    def _upload_thumb(self, media: Media) -> models.BlobRef | None:
+        """Upload the card's image, shrunk under the blob limit; None when it cannot be."""
+        try:
+            with Image.open(io.BytesIO(media.data)) as img:
+                width, height = img.size
+            image = FetchedImage(media.data, media.content_type, width, height, media.url)
+            fitted = fit_image(image, BLOB_LIMIT, _THUMB_MAX_DIM)
+        except (MediaError, OSError, ValueError) as exc:
+            # A bad image never blocks the post: the card goes out without a thumbnail.
+            log.warning("post.media_dropped", platform="bluesky", reason=str(exc))
+            return None
+        try:
+            uploaded = self._call(
+                "uploadBlob",
+                lambda: self._client.com.atproto.repo.upload_blob(
+                    fitted.data, headers={"Content-Type": fitted.content_type}
+                ),
+                writes=False,
+            )
+        except PermanentError as exc:
+            log.warning("post.media_dropped", platform="bluesky", reason=str(exc))
+            return None
+        return uploaded.blob
+
+    def _get(self, rkey: str) -> _Existing | None:
+        did = self._login()
+        params = models.ComAtprotoRepoGetRecord.Params(repo=did, collection=_COLLECTION, rkey=rkey)
+        try:
+            got = self._call(
+                "getRecord", lambda: self._client.com.atproto.repo.get_record(params), writes=False
+            )
+        except PermanentError as exc:
+            if exc.status in (400, 404) and "RecordNotFound" in str(exc):
+                return None
+            raise
+        value = got.value
+        text = getattr(value, "text", None)
+        if text is None and isinstance(value, Mapping):
+            text = value.get("text")
+        return _Existing(
+            text=text if isinstance(text, str) else "",
+            result=PostResult(remote_id=rkey, url=self._web_url(got.uri)),
+        )
+
+    def _web_url(self, uri: str) -> str:
+        """``at://did/app.bsky.feed.post/rkey`` → the post's bsky.app address."""
+        rkey = uri.rsplit("/", 1)[-1]
+        return f"https://bsky.app/profile/{self._handle}/post/{rkey}"
+
+    # -- session and errors ---------------------------------------------------------------
+
+    def _login(self) -> str:
+        if self._did is None:
+            self._call(
+                "createSession",
+                lambda: self._client.login(self._handle, self._password, fetch_bsky_profile=False),
+                writes=False,
+                login=True,
+            )
+            session = self._client._session
+            if session is None:
+                raise PermanentError("bluesky", "createSession: no session returned")
+            self._did = session.did
+        return self._did
+
+    def _call(
+        self, method: str, call: Callable[[], _T], *, writes: bool, login: bool = False
+    ) -> _T:
+        """Run one atproto call, mapping its errors; the cause is dropped (from None) so no
+        request detail travels with the exception."""
+        try:
+            return call()
+        except RequestErrorBase as exc:
+            raise self._error(method, exc, writes=writes, login=login) from None
+        except httpx.HTTPError as exc:
+            # atproto wraps timeouts and network errors but lets protocol errors through.
+            raise self._transport_error(method, exc, writes=writes) from None
+        except AtProtocolError as exc:
+            # A model that does not parse: after a write the record may exist.
+            error_class: type[PlatformError] = UncertainOutcome if writes else PermanentError
+            raise error_class(
+                "bluesky", f"{method}: unexpected answer ({exc.__class__.__name__})"
+            ) from None
+
+    def _transport_error(
+        self, method: str, exc: BaseException | None, *, writes: bool
+    ) -> PlatformError:
+        name = exc.__class__.__name__ if exc is not None else "no response"
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+            return TransientError("bluesky", f"{method}: could not connect ({name})")
+        if writes:
+            return UncertainOutcome("bluesky", f"{method}: no answer ({name})")
+        return TransientError("bluesky", f"{method}: no answer ({name})")
+
+    def _error(
+        self, method: str, exc: RequestErrorBase, *, writes: bool, login: bool
+    ) -> PlatformError:
+        response = exc.response
+        if response is None:
+            return self._transport_error(method, exc.__cause__, writes=writes)
+        status = response.status_code
+        headers = {k.lower(): str(v) for k, v in response.headers.items()}
+        content = response.content
+        error, detail = "", ""
+        if isinstance(content, XrpcError):
+            error, detail = content.error, content.message or ""
+        message = f"{method}: {error or f'HTTP {status}'}" + (f": {detail}" if detail else "")
+        message = message.replace(self._password, "[redacted]")
+        if status == 429:
+            return RateLimited(
+                "bluesky", message, retry_after=self._retry_after(headers), status=status
+            )
+        if status in (401, 403) or isinstance(exc, UnauthorizedError):
+            # Drop the session: an expired one is renewed by signing in on the next call.
+            self._did = None
+            if error == "ExpiredToken" and not login:
+                return TransientError("bluesky", message, status=status)
+            return PermanentError("bluesky", message, status=status)
+        if status >= 500 or (isinstance(exc, NetworkError) and status not in (409, 413)):
+            if writes:
+                return UncertainOutcome("bluesky", message, status=status)
+            return TransientError("bluesky", message, status=status)
+        if isinstance(exc, BadRequestError | InvokeTimeoutError) or status < 500:
+            return PermanentError("bluesky", message, status=status)
+        return TransientError("bluesky", message, status=status)
+
+    @staticmethod
+    def _retry_after(headers: Mapping[str, str]) -> float:
+        """Seconds from ``Retry-After``, else until ``ratelimit-reset`` (Unix time)."""
+        retry_after = headers.get("retry-after", "")
+        if retry_after.isdigit():
+            return float(retry_after)
+        reset = _header_int(headers, "ratelimit-reset")
+        if reset is not None:
+            return max(1.0, reset - time.time())
+        return _DEFAULT_RETRY_AFTER
