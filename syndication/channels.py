@@ -60,7 +60,13 @@ PlatformName: TypeAlias = Literal[
     "x", "mastodon", "facebook", "telegram", "bluesky", "linkedin", "threads"
 ]
 PLATFORMS: tuple[str, ...] = (
-    "x", "mastodon", "facebook", "telegram", "bluesky", "linkedin", "threads"
+    "x",
+    "mastodon",
+    "facebook",
+    "telegram",
+    "bluesky",
+    "linkedin",
+    "threads",
 )
 
 _HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
@@ -178,7 +184,8 @@ class ScheduleConfig(_Config):
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
             raise PydanticCustomError(
-                "timezone", "unknown time zone '{name}' (expected an IANA name such as Asia/Tokyo)",
+                "timezone",
+                "unknown time zone '{name}' (expected an IANA name such as Asia/Tokyo)",
                 {"name": v},
             ) from None
         return v
@@ -251,7 +258,8 @@ class ChannelConfig(_Config):
         for role, env in v.items():
             if not _ROLE.fullmatch(role):
                 raise PydanticCustomError(
-                    "credential_role", "'{role}': not a credential role (e.g. access_token)",
+                    "credential_role",
+                    "'{role}': not a credential role (e.g. access_token)",
                     {"role": role},
                 )
             if not _ENV_NAME.fullmatch(env):
@@ -308,8 +316,10 @@ class RouteMatch(_Config):
         tags = {slugify(t) for t in article.tags}
         return (
             (not self.categories or article.category in self.categories)
-            and (not self.languages or any(language_matches(p, article.language)
-                                           for p in self.languages))
+            and (
+                not self.languages
+                or any(language_matches(p, article.language) for p in self.languages)
+            )
             and (not self.tags or bool(tags.intersection(self.tags)))
             and not tags.intersection(self.exclude_tags)
         )
@@ -416,11 +426,13 @@ def validate_references(
             if route.match.languages and not any(
                 primary_language(p) == primary_language(language) for p in route.match.languages
             ):
-                errors.append(FieldError(
-                    path,
-                    f"channel {name!r} posts in {language}, which this route's languages "
-                    f"({', '.join(route.match.languages)}) never match",
-                ))
+                errors.append(
+                    FieldError(
+                        path,
+                        f"channel {name!r} posts in {language}, which this route's languages "
+                        f"({', '.join(route.match.languages)}) never match",
+                    )
+                )
     return errors
 
 
@@ -430,7 +442,12 @@ def _path(loc: Sequence[int | str], prefix: str = "") -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         elif part.startswith(("function-", "lax-", "strict-")) or part in (
-            "str", "int", "float", "none", "is-instance[time]", "is-instance[timedelta]",
+            "str",
+            "int",
+            "float",
+            "none",
+            "is-instance[time]",
+            "is-instance[timedelta]",
         ):
             continue  # pydantic's internal union branch names, not fields
         else:
