@@ -9,6 +9,7 @@ Pure: everything here is a function of an :class:`~syndication.events.Article` a
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
@@ -26,6 +27,7 @@ __all__ = [
     "FeedsConfig",
     "LanguageFeeds",
     "UnknownFeedError",
+    "article_guid",
     "feed_description",
     "feed_title",
     "feeds_for_article",
@@ -272,3 +274,12 @@ def feed_description(ref: FeedRef, config: FeedsConfig) -> str:
 def site_url(ref: FeedRef, config: FeedsConfig) -> str:
     """The site page a feed mirrors (its ``alternate`` link)."""
     return _language(ref, config).home_url or config.base_url + "/"
+
+
+def article_guid(article_id: str, config: FeedsConfig) -> str:
+    """The permanent id of an article in every feed and format (RSS guid, Atom id).
+
+    A name-based UUID of the site and the article id: unlike the article URL it survives a
+    change of slug or section, so an update never looks like a new article.
+    """
+    return "urn:uuid:" + str(uuid.uuid5(uuid.NAMESPACE_URL, f"{config.base_url}/#{article_id}"))
