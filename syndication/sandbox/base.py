@@ -56,6 +56,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 __all__ = [
     "FaultKind",
     "JSONResponse",
+    "RateWindow",
     "RecordedRequest",
     "SandboxPost",
     "SandboxServer",
@@ -95,6 +96,12 @@ class RecordedRequest:
     files: Mapping[str, UploadedFile] = field(default_factory=dict)
     # Which injected fault answered it, if any.
     fault: FaultKind | None = None
+    # Every (name, value) form field in order, for repeated names such as ``media_ids[]``.
+    form_pairs: tuple[tuple[str, str], ...] = ()
+
+    def form_list(self, name: str) -> list[str]:
+        """All values of a repeated form field, in order."""
+        return [value for key, value in self.form_pairs if key == name]
 
 
 @dataclass
@@ -109,6 +116,33 @@ class SandboxPost:
     deleted: bool = False
     # Earlier texts, oldest first; the current text is ``text``.
     edits: list[str] = field(default_factory=list)
+
+
+class RateWindow:
+    """A fixed-window request counter, for the rate-limit headers a sandbox reports.
+
+    The sandbox only reports the counts by default; with ``enforce=True`` a request past the
+    limit should be answered 429 by the handler (see :meth:`hit`).
+    """
+
+    def __init__(self, limit: int, window: float, *, enforce: bool = False) -> None:
+        self.limit = limit
+        self.window = window
+        self.enforce = enforce
+        self._lock = threading.Lock()
+        self._reset_at = time.time() + window
+        self._used = 0
+
+    def hit(self) -> tuple[int, int, float, bool]:
+        """Count one request; return (limit, remaining, reset_at Unix time, allowed)."""
+        with self._lock:
+            now = time.time()
+            if now >= self._reset_at:
+                self._reset_at, self._used = now + self.window, 0
+            self._used += 1
+            remaining = max(0, self.limit - self._used)
+            allowed = not self.enforce or self._used <= self.limit
+            return self.limit, remaining, self._reset_at, allowed
 
 
 @dataclass
@@ -135,13 +169,13 @@ def request_record(request: Request) -> RecordedRequest:
 
 def _parse_multipart(
     content_type: str, body: bytes
-) -> tuple[dict[str, str], dict[str, UploadedFile]]:
+) -> tuple[list[tuple[str, str]], dict[str, UploadedFile]]:
     # The stdlib e-mail parser reads multipart/form-data well enough for a test server, and
     # spares the sandbox a python-multipart dependency.
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
         b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
     )
-    form: dict[str, str] = {}
+    form: list[tuple[str, str]] = []
     files: dict[str, UploadedFile] = {}
     if not message.is_multipart():
         return form, files
@@ -154,7 +188,7 @@ def _parse_multipart(
             payload = b""
         filename = part.get_filename()
         if filename is None:
-            form[name] = payload.decode(part.get_content_charset() or "utf-8", "replace")
+            form.append((name, payload.decode(part.get_content_charset() or "utf-8", "replace")))
         else:
             files[name] = UploadedFile(filename, part.get_content_type(), payload)
     return form, files
@@ -162,20 +196,20 @@ def _parse_multipart(
 
 def _parse_body(
     headers: Mapping[str, str], body: bytes
-) -> tuple[Any, dict[str, str], dict[str, UploadedFile]]:
+) -> tuple[Any, list[tuple[str, str]], dict[str, UploadedFile]]:
     content_type = headers.get("content-type", "")
     media_type = content_type.split(";", 1)[0].strip().lower()
-    if media_type == "application/json" or (media_type.endswith("+json") and body):
+    if media_type == "application/json" or media_type.endswith("+json"):
         try:
-            return json.loads(body or b"null"), {}, {}
+            return json.loads(body or b"null"), [], {}
         except ValueError:
-            return None, {}, {}
+            return None, [], {}
     if media_type == "application/x-www-form-urlencoded":
-        return None, dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)), {}
+        return None, parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True), {}
     if media_type == "multipart/form-data":
-        form, files = _parse_multipart(content_type, body)
-        return None, form, files
-    return None, {}, {}
+        pairs, files = _parse_multipart(content_type, body)
+        return None, pairs, files
+    return None, [], {}
 
 
 def _drop_connection(receive: Receive) -> bool:
@@ -216,7 +250,7 @@ class _SandboxMiddleware:
         path: str = scope["path"]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), True))
-        parsed_json, form, files = _parse_body(headers, bytes(body))
+        parsed_json, pairs, files = _parse_body(headers, bytes(body))
         fault = self.server._take_fault(method, path)
         record = RecordedRequest(
             method=method,
@@ -225,9 +259,10 @@ class _SandboxMiddleware:
             headers=headers,
             body=bytes(body),
             json=parsed_json,
-            form=form,
+            form=dict(pairs),
             files=files,
             fault=fault.kind if fault else None,
+            form_pairs=tuple(pairs),
         )
         self.server._record(record)
         scope["sandbox.record"] = record
