@@ -38,15 +38,15 @@ def _dumps(value: dict[str, Any]) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def item_dict(item: FeedItem, config: FeedsConfig) -> dict[str, Any]:
-    """One article as a JSON Feed item."""
+def item_dict(item: FeedItem, config: FeedsConfig, *, summary_only: bool = False) -> dict[str, Any]:
+    """One article as a JSON Feed item (``summary_only`` drops the full HTML)."""
     article = item.article
     out: dict[str, Any] = {
         "id": article_guid(article.id, config),
         "url": article.url,
         "title": article.title,
     }
-    if config.content == "full" and article.content_html:
+    if config.content == "full" and article.content_html and not summary_only:
         out["content_html"] = article.content_html
     else:
         out["content_text"] = article.summary or article.title
@@ -107,9 +107,15 @@ def feed_dict(ref: FeedRef, config: FeedsConfig) -> dict[str, Any]:
     return out
 
 
-def render_item(item: FeedItem, config: FeedsConfig) -> bytes:
-    """Serialise one item as a JSON object (a fragment)."""
-    return _dumps(item_dict(item, config))
+def render_item(item: FeedItem, config: FeedsConfig, max_bytes: int | None = None) -> bytes:
+    """Serialise one item as a JSON object (a fragment).
+
+    An item over ``max_bytes`` is serialised again with its summary instead of its content.
+    """
+    data = _dumps(item_dict(item, config))
+    if max_bytes is not None and len(data) > max_bytes:
+        data = _dumps(item_dict(item, config, summary_only=True))
+    return data
 
 
 def assemble(ref: FeedRef, fragments: Sequence[bytes], config: FeedsConfig) -> bytes:

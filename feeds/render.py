@@ -341,7 +341,7 @@ def render_item(item: FeedItem, fmt: FeedFormat, config: FeedsConfig) -> bytes:
     An item over 1 MB is rendered again with its summary instead of its full content.
     """
     if fmt == "json":
-        return jsonfeed.render_item(item, config)
+        return jsonfeed.render_item(item, config, MAX_ITEM_BYTES)
     data = b""
     for summary_only in (False, True):
         fe = _entry(item, config, summary_only=summary_only)
