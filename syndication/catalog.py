@@ -240,7 +240,7 @@ def _language(ref: FeedRef, config: FeedsConfig) -> LanguageFeeds:
     return LanguageFeeds(title=f"{config.site_name} ({ref.language})")
 
 
-def _label(slug: str, names: dict[str, str] | tuple[str, ...]) -> str:
+def _label(slug: str, names: tuple[str, ...]) -> str:
     # Show the configured spelling of a tag or author when one maps to this slug.
     for name in names:
         if slug_for(name) == slug:
@@ -256,8 +256,9 @@ def feed_title(ref: FeedRef, config: FeedsConfig, label: str | None = None) -> s
     if ref.kind == "category":
         return lang.category_titles.get(ref.slug) or f"{lang.title}: {label or ref.slug}"
     if ref.kind == "author":
-        names = {n: s for n, s in config.author_slugs.items() if s == ref.slug}
-        return f"{lang.title}: {label or _label(ref.slug, tuple(names) or ())}"
+        # An author's configured name reads better than the slug it maps to.
+        named = [n for n, s in config.author_slugs.items() if slug_for(s) == ref.slug]
+        return f"{lang.title}: {label or (named[0] if named else ref.slug.replace('-', ' '))}"
     return f"{lang.title}: #{label or _label(ref.slug, config.tags)}"
 
 
