@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime, time, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -54,7 +55,7 @@ def test_quiet_hours_crossing_midnight_push_to_their_local_end() -> None:
 
 
 def test_quiet_hours_ending_in_the_spring_forward_gap_end_at_the_jump() -> None:
-    """In Berlin 02:30 does not exist on 30 March 2025; quiet hours ending then end at 03:00 CEST."""
+    """Berlin skips 02:30 on 30 March 2025; quiet hours ending then end at 03:00 CEST."""
     schedule = ScheduleConfig(
         timezone="Europe/Berlin", quiet_hours=QuietHours(start="23:00", end="02:30")
     )
@@ -196,7 +197,7 @@ def schedules(draw: st.DrawFn) -> ScheduleConfig:
 def test_due_time_satisfies_every_rule(
     schedule: ScheduleConfig, now: datetime, offsets: list[int], published_ago: int
 ) -> None:
-    """The due time is after now and the delay, outside quiet hours, spaced, capped and on a slot."""
+    """The due time follows the delay and is outside quiet hours, spaced, capped, on a slot."""
     published = now - timedelta(seconds=published_ago)
     planned = [now + timedelta(seconds=o) for o in offsets]
     due = due_time(schedule, published, planned, now)
@@ -221,7 +222,7 @@ def test_a_planned_burst_never_breaks_spacing_or_the_local_daily_cap(
     """Thirty posts planned one after another keep spacing and the cap for every local day."""
     planned = plan_burst(schedule, 30, now)
     ordered = sorted(planned)
-    assert all(b - a >= schedule.min_spacing for a, b in zip(ordered, ordered[1:], strict=False))
+    assert all(b - a >= schedule.min_spacing for a, b in pairwise(ordered))
     if schedule.daily_cap is not None:
         per_day = Counter(local_day(p, schedule.tz) for p in planned)
         assert max(per_day.values()) <= schedule.daily_cap
