@@ -26,6 +26,16 @@ from syndication.templating import DEFAULT_TEMPLATE
 from tests.strategies import articles
 
 
+def schedule_of(**fields: object) -> ScheduleConfig:
+    """A schedule from config-style values (durations as text or seconds, "HH:MM" times)."""
+    return ScheduleConfig.model_validate(fields)
+
+
+def quiet_of(**fields: object) -> QuietHours:
+    """Quiet hours from "HH:MM" strings."""
+    return QuietHours.model_validate(fields)
+
+
 def article(**overrides: object) -> Article:
     raw: dict[str, object] = {
         "id": "nd-903123-vi",
@@ -69,17 +79,17 @@ def test_a_minimal_channel_gets_sensible_defaults() -> None:
 
 def test_durations_accept_seconds_and_units() -> None:
     """Durations read as seconds or as 15m, 2h30m, 1d."""
-    schedule = ScheduleConfig(delay_after_publish="2h30m", min_spacing=90)
+    schedule = schedule_of(delay_after_publish="2h30m", min_spacing=90)
     assert schedule.delay_after_publish == timedelta(hours=2, minutes=30)
     assert schedule.min_spacing == timedelta(seconds=90)
-    assert ChannelConfig(name="a", platform="x", language="en", max_age="1d").max_age == timedelta(
-        days=1
-    )
+    assert ChannelConfig.model_validate(
+        {"name": "a", "platform": "x", "language": "en", "max_age": "1d"}
+    ).max_age == timedelta(days=1)
 
 
 def test_quiet_hours_may_cross_midnight() -> None:
     """23:00 to 06:30 is a valid window that covers midnight, not an 'end before start' error."""
-    quiet = QuietHours(start="23:00", end="06:30")
+    quiet = quiet_of(start="23:00", end="06:30")
     assert quiet.contains(time(23, 0)) and quiet.contains(time(2, 0))
     assert not quiet.contains(time(6, 30)) and not quiet.contains(time(12, 0))
 
@@ -155,7 +165,7 @@ def test_a_template_syntax_error_names_the_channel_field() -> None:
 def test_slots_inside_quiet_hours_are_refused() -> None:
     """A slot that quiet hours would always skip is a config mistake."""
     with pytest.raises(ValidationError, match="23:30 fall in quiet_hours"):
-        ScheduleConfig(slots=["23:30"], quiet_hours={"start": "23:00", "end": "06:30"})
+        schedule_of(slots=["23:30"], quiet_hours={"start": "23:00", "end": "06:30"})
 
 
 def test_api_base_url_must_be_http_without_credentials() -> None:
@@ -242,7 +252,9 @@ def test_route_languages_use_rfc4647_filtering() -> None:
 
 def test_max_age_skips_stale_articles() -> None:
     """An article older than the channel's max_age at plan time is too old to post."""
-    channel = ChannelConfig(name="x", platform="x", language="vi", max_age="2d")
+    channel = ChannelConfig.model_validate(
+        {"name": "x", "platform": "x", "language": "vi", "max_age": "2d"}
+    )
     published = datetime(2025, 8, 24, 1, 0, tzinfo=UTC)
     assert not is_too_old(channel, article(), published + timedelta(days=1))
     assert is_too_old(channel, article(), published + timedelta(days=3))

@@ -29,7 +29,7 @@ URL = "https://nhandan.vn/thoi-su/chuyen-doi-so-903123.html"
 
 
 def graphemes(text: str) -> list[str]:
-    return _GRAPHEME.findall(text)
+    return [str(g) for g in _GRAPHEME.findall(text)]
 
 
 def test_x_counts_cjk_and_precomposed_vietnamese_as_two() -> None:

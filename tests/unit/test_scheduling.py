@@ -22,6 +22,17 @@ from syndication.scheduling import (
 )
 from tests.strategies import TIMEZONES, aware_datetimes
 
+
+def schedule_of(**fields: object) -> ScheduleConfig:
+    """A schedule from config-style values (durations as text or seconds, "HH:MM" times)."""
+    return ScheduleConfig.model_validate(fields)
+
+
+def quiet_of(**fields: object) -> QuietHours:
+    """Quiet hours from "HH:MM" strings."""
+    return QuietHours.model_validate(fields)
+
+
 NOW = datetime(2025, 8, 24, 2, 0, tzinfo=UTC)  # 09:00 in Ho Chi Minh City
 
 
@@ -37,15 +48,15 @@ def plan_burst(
 
 def test_due_time_waits_for_the_delay_after_publish() -> None:
     """A post is never due before publication plus the channel's delay."""
-    schedule = ScheduleConfig(delay_after_publish="15m")
+    schedule = schedule_of(delay_after_publish="15m")
     assert due_time(schedule, NOW, [], NOW) == NOW + timedelta(minutes=15)
     assert due_time(schedule, NOW - timedelta(hours=1), [], NOW) == NOW
 
 
 def test_quiet_hours_crossing_midnight_push_to_their_local_end() -> None:
     """A post planned at 23:30 in Ho Chi Minh City waits for 06:30 local the next morning."""
-    schedule = ScheduleConfig(
-        timezone="Asia/Ho_Chi_Minh", quiet_hours=QuietHours(start="23:00", end="06:30")
+    schedule = schedule_of(
+        timezone="Asia/Ho_Chi_Minh", quiet_hours=quiet_of(start="23:00", end="06:30")
     )
     late = datetime(2025, 8, 24, 16, 30, tzinfo=UTC)  # 23:30 +07:00
     due = due_time(schedule, late, [], late)
@@ -56,8 +67,8 @@ def test_quiet_hours_crossing_midnight_push_to_their_local_end() -> None:
 
 def test_quiet_hours_ending_in_the_spring_forward_gap_end_at_the_jump() -> None:
     """Berlin skips 02:30 on 30 March 2025; quiet hours ending then end at 03:00 CEST."""
-    schedule = ScheduleConfig(
-        timezone="Europe/Berlin", quiet_hours=QuietHours(start="23:00", end="02:30")
+    schedule = schedule_of(
+        timezone="Europe/Berlin", quiet_hours=quiet_of(start="23:00", end="02:30")
     )
     now = datetime(2025, 3, 29, 23, 30, tzinfo=UTC)  # 00:30 CET
     due = due_time(schedule, now, [], now)
@@ -67,8 +78,8 @@ def test_quiet_hours_ending_in_the_spring_forward_gap_end_at_the_jump() -> None:
 
 def test_quiet_hours_in_the_repeated_fall_back_hour_stay_quiet() -> None:
     """In New York 01:00-02:00 happens twice on 2 Nov 2025; both passes are quiet until 01:45."""
-    schedule = ScheduleConfig(
-        timezone="America/New_York", quiet_hours=QuietHours(start="23:00", end="01:45")
+    schedule = schedule_of(
+        timezone="America/New_York", quiet_hours=quiet_of(start="23:00", end="01:45")
     )
     second_pass = datetime(2025, 11, 2, 6, 10, tzinfo=UTC)  # 01:10 EST, after 01:xx EDT
     due = due_time(schedule, second_pass, [], second_pass)
@@ -77,7 +88,7 @@ def test_quiet_hours_in_the_repeated_fall_back_hour_stay_quiet() -> None:
 
 def test_daily_cap_counts_the_local_day() -> None:
     """A Tokyo channel capped at 2 a day moves the third post to local midnight, not UTC's."""
-    schedule = ScheduleConfig(timezone="Asia/Tokyo", daily_cap=2, min_spacing=0)
+    schedule = schedule_of(timezone="Asia/Tokyo", daily_cap=2, min_spacing=0)
     now = datetime(2025, 8, 24, 0, 0, tzinfo=UTC)  # 09:00 JST
     planned = plan_burst(schedule, 3, now)
     assert planned[2] == datetime(2025, 8, 24, 15, 0, tzinfo=UTC)  # 00:00 JST on the 25th
@@ -85,7 +96,7 @@ def test_daily_cap_counts_the_local_day() -> None:
 
 def test_spacing_respects_future_planned_posts() -> None:
     """A post is not squeezed just before an already planned one: it goes after it."""
-    schedule = ScheduleConfig(min_spacing="30m")
+    schedule = schedule_of(min_spacing="30m")
     planned = [NOW + timedelta(minutes=10)]
     assert due_time(schedule, NOW, planned, NOW) == NOW + timedelta(minutes=40)
     gap = [NOW, NOW + timedelta(hours=2)]
@@ -94,13 +105,13 @@ def test_spacing_respects_future_planned_posts() -> None:
 
 def test_a_burst_of_fifty_is_spread_by_spacing() -> None:
     """Fifty articles published at once go out ten minutes apart, not together."""
-    planned = plan_burst(ScheduleConfig(min_spacing="10m"), 50, NOW)
+    planned = plan_burst(schedule_of(min_spacing="10m"), 50, NOW)
     assert planned == [NOW + timedelta(minutes=10 * i) for i in range(50)]
 
 
 def test_slots_take_one_post_each_in_local_time() -> None:
     """With slots at 08:00, 12:00 and 18:00 Hanoi time, posts fill free slots in order."""
-    schedule = ScheduleConfig(
+    schedule = schedule_of(
         timezone="Asia/Ho_Chi_Minh", slots=["18:00", "08:00", "12:00"], min_spacing=0
     )
     tz = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -110,7 +121,7 @@ def test_slots_take_one_post_each_in_local_time() -> None:
 
 def test_a_slot_in_the_spring_forward_gap_is_taken_at_the_jump() -> None:
     """A 02:30 slot in New York on 9 March 2025 is served at 03:00 EDT."""
-    schedule = ScheduleConfig(timezone="America/New_York", slots=["02:30"])
+    schedule = schedule_of(timezone="America/New_York", slots=["02:30"])
     now = datetime(2025, 3, 9, 5, 0, tzinfo=UTC)  # 00:00 EST
     assert due_time(schedule, now, [], now) == datetime(2025, 3, 9, 7, 0, tzinfo=UTC)
 
@@ -120,16 +131,16 @@ def test_x_budget_spreads_a_burst_beyond_300_in_three_hours() -> None:
     used = [NOW - timedelta(minutes=170) + timedelta(seconds=i) for i in range(300)]
     budget = budget_for("x", used)
     assert budget is not None
-    due = due_time(ScheduleConfig(min_spacing=0), NOW, [], NOW, budget)
+    due = due_time(schedule_of(min_spacing=0), NOW, [], NOW, budget)
     assert due == used[0] + timedelta(hours=3)
 
 
 def test_rate_limit_headers_hold_posts_until_the_reset() -> None:
     """When the headers say no calls remain, the post waits for the reset time."""
     budget = Budget(300, 300, reset_at=NOW + timedelta(minutes=4), remaining=0)
-    assert due_time(ScheduleConfig(), NOW, [], NOW, budget) == NOW + timedelta(minutes=4)
+    assert due_time(schedule_of(), NOW, [], NOW, budget) == NOW + timedelta(minutes=4)
     roomy = Budget(300, 300, reset_at=NOW + timedelta(minutes=4), remaining=5)
-    assert due_time(ScheduleConfig(), NOW, [], NOW, roomy) == NOW
+    assert due_time(schedule_of(), NOW, [], NOW, roomy) == NOW
 
 
 def test_platform_budgets_have_the_published_figures() -> None:
@@ -144,13 +155,13 @@ def test_an_unsatisfiable_schedule_raises_instead_of_looping() -> None:
     """A budget that never frees up (all future slots used) ends in a clear error."""
     budget = Budget(10**9, 1, used_times=[NOW])
     with pytest.raises(SchedulingError, match="400 days"):
-        due_time(ScheduleConfig(), NOW, [], NOW, budget)
+        due_time(schedule_of(), NOW, [], NOW, budget)
 
 
 def test_naive_now_is_rejected() -> None:
     """Times without an offset are refused rather than guessed."""
     with pytest.raises(ValueError, match="now: naive"):
-        due_time(ScheduleConfig(), NOW, [], NOW.replace(tzinfo=None))
+        due_time(schedule_of(), NOW, [], NOW.replace(tzinfo=None))
 
 
 def is_on_a_slot(instant: datetime, schedule: ScheduleConfig) -> bool:
@@ -172,12 +183,12 @@ def schedules(draw: st.DrawFn) -> ScheduleConfig:
         .filter(
             lambda p: p[0].replace(second=0, microsecond=0) != p[1].replace(second=0, microsecond=0)
         )
-        .map(lambda p: QuietHours(start=p[0].strftime("%H:%M"), end=p[1].strftime("%H:%M")))
+        .map(lambda p: quiet_of(start=p[0].strftime("%H:%M"), end=p[1].strftime("%H:%M")))
     )
     slots = draw(st.lists(st.times().map(lambda t: t.strftime("%H:%M")), max_size=4))
     if quiet is not None:
         slots = [s for s in slots if not quiet.contains(time.fromisoformat(s))]
-    return ScheduleConfig(
+    return schedule_of(
         delay_after_publish=draw(st.integers(0, 7200)),
         min_spacing=draw(st.integers(0, 3 * 3600)),
         quiet_hours=quiet,
@@ -235,7 +246,7 @@ def test_a_budget_is_never_exceeded_in_any_window(now: datetime, count: int) -> 
     planned: list[datetime] = []
     for _ in range(count):
         planned.append(
-            due_time(ScheduleConfig(min_spacing=0), now, planned, now, Budget(60, 5, planned))
+            due_time(schedule_of(min_spacing=0), now, planned, now, Budget(60, 5, planned))
         )
     ordered = sorted(planned)
     assert all(
