@@ -36,6 +36,7 @@ class Outcome:
     event_id: str | None
     article_id: str | None = None
     event_type: str | None = None
+    affected: tuple[str, ...] = ()
     dirtied: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
@@ -136,9 +137,9 @@ class Ingestor:
         log.info(
             "event.applied" if result.status == "applied" else f"event.{result.status}",
             event_id=ev.id, article_id=ev.article.id, type=ev.type, source=source,
-            feeds=len(result.dirtied), warnings=len(parsed.warnings),
+            feeds=len(result.affected), warnings=len(parsed.warnings),
         )
         return Outcome(
-            result.status, ev.id, ev.article.id, ev.type, result.dirtied,
+            result.status, ev.id, ev.article.id, ev.type, result.affected, result.dirtied,
             warnings=parsed.warnings,
         )

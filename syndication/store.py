@@ -42,9 +42,11 @@ end
 local old_version = tonumber(redis.call('HGET', meta, 'version') or '-1e18')
 if version < old_version then record('stale') return {'stale'} end
 local old = redis.call('SMEMBERS', afeeds)
+-- Every affected feed, prefixed '1:' when this event made it dirty (a render must be
+-- queued) or '0:' when a render is already pending for it.
 local dirtied = {'applied'}
 local function touch(f)
-  if redis.call('ZADD', dirty, 'NX', now, f) == 1 then table.insert(dirtied, f) end
+  table.insert(dirtied, redis.call('ZADD', dirty, 'NX', now, f) .. ':' .. f)
 end
 if kind == 'unpublish' then
   for _, f in ipairs(old) do
@@ -76,6 +78,7 @@ else
   redis.call('HSET', meta, 'version', ARGV[3], 'state', 'live', 'event', event_id, 'at', now,
              'published', published)
 end
+redis.call('HINCRBY', meta, 'applied', 1)
 record('applied')
 return dirtied
 """
@@ -88,7 +91,9 @@ class ApplyResult:
     status: ApplyStatus
     event_id: str
     article_id: str
-    # Feeds that became dirty because of this event (a render must be scheduled for them).
+    # Every feed whose content this event changed.
+    affected: tuple[str, ...] = ()
+    # Those of them that were not already waiting for a render: queue one for each.
     dirtied: tuple[str, ...] = ()
 
 
@@ -114,6 +119,8 @@ class ArticleState:
     version: float
     last_event: str
     feeds: frozenset[str] = field(default_factory=frozenset)
+    # How many events were applied to this article (each event id counts once).
+    applied: int = 0
 
 
 def _s(value: bytes | str | None) -> str:
@@ -208,9 +215,15 @@ class Store:
     @staticmethod
     def _result(parsed: ParsedEvent, reply: list[bytes]) -> ApplyResult:
         status = _s(reply[0])
-        assert status in ("applied", "duplicate", "stale")  # noqa: S101 - the script's contract
+        if status not in ("applied", "duplicate", "stale"):
+            raise StoreError(f"apply script answered {status!r}")
+        marked = [_s(f).partition(":") for f in reply[1:]]
         return ApplyResult(
-            status, parsed.event.id, parsed.event.article.id, tuple(_s(f) for f in reply[1:])
+            status,  # type: ignore[arg-type]
+            parsed.event.id,
+            parsed.event.article.id,
+            affected=tuple(f for _, _, f in marked),
+            dirtied=tuple(f for new, _, f in marked if new == "1"),
         )
 
     def event_state(self, event_id: str) -> str | None:
@@ -251,6 +264,7 @@ class Store:
             float(meta.get(b"version", 0)),
             _s(meta.get(b"event")),
             frozenset(_s(f) for f in feeds),
+            int(meta.get(b"applied", 0)),
         )
 
     def translations(self, story_id: str) -> list[str]:

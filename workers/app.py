@@ -69,6 +69,10 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
         broker_transport_options={
             "global_keyprefix": f"{settings.prefix}:celery:",
             "visibility_timeout": visibility,
+            # Look for messages of dead workers (unacked past visibility_timeout) every few
+            # seconds rather than kombu's default of once in ten minutes.
+            "unacked_restore_interval": max(1, min(10, visibility // 5)),
+            "unacked_restore_throttle": 1,
         },
         task_serializer="json",
         accept_content=["json"],
@@ -93,8 +97,8 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
         },
         # A task longer than this is killed; must stay below visibility_timeout so that a
         # redelivered message never overlaps a task that is still running.
-        task_time_limit=max(30, visibility // 2),
-        task_soft_time_limit=max(20, visibility // 3),
+        task_time_limit=max(5, visibility // 2),
+        task_soft_time_limit=max(3, visibility // 3),
         beat_schedule={
             "drain-inbox": {"task": "syndication.drain_inbox", "schedule": DRAIN_EVERY},
             "dispatch-due": {"task": "syndication.dispatch_due", "schedule": DISPATCH_EVERY},

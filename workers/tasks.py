@@ -63,3 +63,13 @@ def drain_inbox(self: Task) -> dict[str, object]:
     if report.entries:
         log.info("inbox.drained", entries=report.entries, feeds=len(report.dirtied))
     return {"entries": report.entries, "feeds": len(report.dirtied)}
+
+
+@shared_task(bind=True, name="syndication.sweep")
+def sweep(self: Task, stale_after: float = 10.0) -> dict[str, object]:
+    """Queue a render for feeds left dirty too long (their render task was lost)."""
+    import time
+
+    stale = runtime(self.app).store.dirty_feeds(older_than=time.time() - stale_after)
+    schedule_renders(self.app, stale)
+    return {"requeued": len(stale)}

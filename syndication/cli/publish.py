@@ -76,8 +76,13 @@ def publish(ctx: CliContext, path: str, wait: bool, timeout: float, via: str, as
                 raise EventValidationError([FieldError("event", "not valid JSON")])
             parsed = parse_event(item, ctx.settings.limits)
         except EventValidationError as exc:
-            dl = ctx.store.add_dead_letter(raw, exc.errors, source=f"cli:{path}#{index + 1}")
-            results.append({"index": index + 1, "status": "rejected", "errors": [str(e) for e in exc.errors],
+            event_id = item.get("id") if isinstance(item, dict) else None
+            event_id = event_id if isinstance(event_id, str) else None
+            dl = ctx.store.add_dead_letter(
+                raw, exc.errors, source=f"cli:{path}#{index + 1}", event_id=event_id
+            )
+            results.append({"index": index + 1, "status": "rejected", "event_id": event_id,
+                            "errors": [str(e) for e in exc.errors],
                             "dead_letter": dl})
             continue
         body = parsed.to_json()

@@ -25,6 +25,7 @@ def worker(ctx: CliContext, queues: str, concurrency: int, pool: str, with_beat:
            loglevel: str) -> None:
     """Run a Celery worker on the given queues."""
     configure_logging(loglevel)
+    ctx.settings.data_dir.mkdir(parents=True, exist_ok=True)
     err.print(f"worker on {redacted(redis_url(ctx.settings))} queues={queues}")
     argv = ["worker", f"--queues={queues}", f"--concurrency={concurrency}", f"--pool={pool}",
             f"--loglevel={loglevel}", "--without-gossip", "--without-mingle",
