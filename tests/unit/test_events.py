@@ -76,23 +76,39 @@ def test_valid_event_parses_into_typed_models() -> None:
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({"article__image__url": "ftp://img.example/a.jpg"}, "article.image.url: not an absolute http(s) URL"),
+        (
+            {"article__image__url": "ftp://img.example/a.jpg"},
+            "article.image.url: not an absolute http(s) URL",
+        ),
         ({"article__url": "/vi/heritage/hoi-an"}, "article.url: not an absolute http(s) URL"),
-        ({"article__authors": [{"name": "A", "url": "javascript:alert(1)"}]},
-         "article.authors[0].url: not an absolute http(s) URL"),
+        (
+            {"article__authors": [{"name": "A", "url": "javascript:alert(1)"}]},
+            "article.authors[0].url: not an absolute http(s) URL",
+        ),
         ({"article__title": None}, "article.title: required"),
         ({"article__title": "   "}, "article.title: must not be empty"),
-        ({"article__published_at": "2026-11-20T08:00:00"},
-         "article.published_at: naive time: RFC 3339 needs an offset such as Z or +07:00"),
-        ({"article__published_at": "20/11/2026"}, "article.published_at: not an RFC 3339 date-time"),
-        ({"article__published_at": 1763600000}, "article.published_at: expected an RFC 3339 date-time string"),
+        (
+            {"article__published_at": "2026-11-20T08:00:00"},
+            "article.published_at: naive time: RFC 3339 needs an offset such as Z or +07:00",
+        ),
+        (
+            {"article__published_at": "20/11/2026"},
+            "article.published_at: not an RFC 3339 date-time",
+        ),
+        (
+            {"article__published_at": 1763600000},
+            "article.published_at: expected an RFC 3339 date-time string",
+        ),
         ({"occurred_at": "2026-13-45T00:00:00Z"}, "occurred_at: not a valid date-time"),
         ({"article__language": "english"}, "article.language: not a valid BCP 47 language tag"),
         ({"article__language": "en_US"}, "article.language: not a valid BCP 47 language tag"),
         ({"article__id": "has space"}, "article.id: not an identifier"),
         ({"article__title": 42}, "article.title: expected a string"),
         ({"article__tags": "heritage"}, "article.tags: expected an array"),
-        ({"article__image__type": "text/html"}, "article.image.type: not an image media type (image/...)"),
+        (
+            {"article__image__type": "text/html"},
+            "article.image.type: not an image media type (image/...)",
+        ),
         ({"article__image__width": -5}, "article.image.width: must be greater than 0"),
         ({"article": None}, "article: required"),
         ({"id": None}, "id: required"),
@@ -122,13 +138,23 @@ def test_sizes_are_bounded_by_settings() -> None:
     """Title, summary, content, tags and authors are capped by the limits in settings."""
     limits = Limits(title=10, summary=5, content_html=20, tags=2, authors=1)
     messages = errors_of(
-        event(article__title="x" * 11, article__summary="y" * 6, article__content_html="<p>" + "z" * 30 + "</p>",
-              article__tags=["a", "b", "c"], article__authors=[{"name": "A"}, {"name": "B"}]),
+        event(
+            article__title="x" * 11,
+            article__summary="y" * 6,
+            article__content_html="<p>" + "z" * 30 + "</p>",
+            article__tags=["a", "b", "c"],
+            article__authors=[{"name": "A"}, {"name": "B"}],
+        ),
         limits,
     )
     text = "\n".join(messages)
-    for path in ("article.title: too long", "article.summary: too long", "article.content_html: too long",
-                 "article.tags: too many", "article.authors: too many"):
+    for path in (
+        "article.title: too long",
+        "article.summary: too long",
+        "article.content_html: too long",
+        "article.tags: too many",
+        "article.authors: too many",
+    ):
         assert path in text
 
 
@@ -181,8 +207,14 @@ def test_unknown_fields_are_ignored_and_not_stored() -> None:
 
 def test_unpublish_needs_only_the_article_id() -> None:
     """An unpublish carries just the article id."""
-    parsed = parse_event({"id": "e2", "type": "article.unpublished", "occurred_at": "2026-11-20T10:00:00Z",
-                          "article": {"id": "art-1-vi"}})
+    parsed = parse_event(
+        {
+            "id": "e2",
+            "type": "article.unpublished",
+            "occurred_at": "2026-11-20T10:00:00Z",
+            "article": {"id": "art-1-vi"},
+        }
+    )
     assert isinstance(parsed.event, ArticleUnpublished)
     assert parsed.event.article.id == "art-1-vi"
 
@@ -205,7 +237,9 @@ def test_sanitize_html_is_idempotent() -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5)
+    ),
     max_leaves=25,
 )
 
@@ -214,8 +248,11 @@ def _mutations() -> st.SearchStrategy[dict[str, object]]:
     keys = ["id", "type", "occurred_at", "article"]
     article_keys = list(EVENT["article"])  # type: ignore[arg-type]
     return st.builds(
-        lambda top, art: {**{k: v for k, v in EVENT.items() if k not in top}, **top,
-                          "article": {**EVENT["article"], **art}},  # type: ignore[dict-item]
+        lambda top, art: {
+            **{k: v for k, v in EVENT.items() if k not in top},
+            **top,
+            "article": {**EVENT["article"], **art},
+        },  # type: ignore[dict-item]
         st.dictionaries(st.sampled_from(keys[:3]), json_values, max_size=2),
         st.dictionaries(st.sampled_from(article_keys), json_values, max_size=3),
     )
@@ -245,5 +282,7 @@ def test_any_title_text_is_stored_as_nfc_without_xml_illegal_characters(title: s
         return
     stored = parsed.event.article.title  # type: ignore[union-attr]
     assert unicodedata.normalize("NFC", stored) == stored
-    assert all(c in "\t\n\r" or 0x20 <= ord(c) <= 0xD7FF or 0xE000 <= ord(c) <= 0xFFFD or ord(c) >= 0x10000
-               for c in stored)
+    assert all(
+        c in "\t\n\r" or 0x20 <= ord(c) <= 0xD7FF or 0xE000 <= ord(c) <= 0xFFFD or ord(c) >= 0x10000
+        for c in stored
+    )
