@@ -135,8 +135,8 @@ class XAdapter:
     ``settings.credentials`` needs ``consumer_key``, ``consumer_secret``, ``access_token`` and
     ``access_token_secret``. ``settings.base_url`` (for the sandbox or a proxy) replaces
     ``https://api.twitter.com`` and ``https://upload.twitter.com``. Options:
-    ``username`` (used in post URLs; default ``i/web``) and ``reconcile_count`` (how many
-    recent posts :meth:`find` reads, 5 to 100, default 100).
+    ``username`` (used in post URLs, else ``x.com/i/web/status/<id>``) and
+    ``reconcile_count`` (how many recent posts :meth:`find` reads, 5 to 100, default 100).
     """
 
     name: ClassVar[str] = NAME
@@ -240,7 +240,6 @@ class XAdapter:
         response = self._call("verify", lambda: self._client.get_me(user_auth=True))
         user: dict[str, Any] = response.json()["data"]
         self._user_id = str(user["id"])
-        self._username = self._username or str(user["username"])
         return user
 
     def _url(self, tweet_id: str) -> str:
