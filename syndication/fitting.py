@@ -230,6 +230,15 @@ def _entities(text: str) -> list[_Span]:
     return sorted(spans, key=lambda s: s.start)
 
 
+def _min_length(text: str) -> int:
+    """A lower bound of every platform's count: graphemes outside URLs each count 1 or more."""
+    total, pos = 0, 0
+    for url in (s for s in _entities(text) if s.kind == "url"):
+        total += _graphemes(text[pos : url.start])
+        pos = url.end
+    return total + _graphemes(text[pos:])
+
+
 def _trailing_hashtags(text: str, spans: list[_Span]) -> list[_Span]:
     """Hashtags at the end of ``text``, with only whitespace and URLs after them."""
     out: list[_Span] = []
@@ -273,9 +282,22 @@ class _Cutter:
             for i in range(span.start + 1, span.end):
                 self.inside[i] = 1
 
-    def boundaries(self) -> tuple[list[int], list[int]]:
-        """Cut positions on grapheme boundaries, and those also on word boundaries."""
-        graphemes = [0] + [m.end() for m in _GRAPHEME.finditer(self.text)]
+    def boundaries(self, max_length: int) -> tuple[list[int], list[int]]:
+        """Cut positions on grapheme boundaries, and those also on word boundaries.
+
+        Every platform counts each grapheme outside a URL as at least 1, so a head holding
+        more than ``max_length`` of them cannot fit: positions stop there, which keeps the
+        search short on very long texts.
+        """
+        in_url = bytearray(len(self.text) + 1)
+        for url in self.urls:
+            in_url[url.start : url.end] = b"\x01" * (url.end - url.start)
+        graphemes, counted = [0], 0
+        for match in _GRAPHEME.finditer(self.text):
+            counted += not in_url[match.start()]
+            if counted > max_length + 1:
+                break
+            graphemes.append(match.end())
         allowed = [p for p in graphemes if not self.inside[p]]
         words = {m.start() for m in _WORD_BOUNDARY.finditer(self.text)}
         return allowed, [p for p in allowed if p in words]
@@ -324,16 +346,20 @@ def fit_text(text: str, rules: TextRules) -> FittedText:
         FittingError: when even the URLs alone do not fit.
     """
     text = unicodedata.normalize("NFC", text).strip()
-    if fits(text, rules):
-        return FittedText(text, measure(text, rules), truncated=False)
-    trailing = _trailing_hashtags(text, _entities(text))
-    for keep in range(len(trailing) - 1, -1, -1):
-        shorter = _without(text, trailing[keep:])
-        if fits(shorter, rules):
-            return FittedText(shorter, measure(shorter, rules), truncated=True)
+    spans = _entities(text)
+    trailing = _trailing_hashtags(text, spans)
     prose = _without(text, trailing) if trailing else text
+    # Measuring a long text the X way is slow; skip what cannot fit by a cheap lower bound.
+    hopeless = _min_length(prose) > rules.max_length
+    if not hopeless:
+        if fits(text, rules):
+            return FittedText(text, measure(text, rules), truncated=False)
+        for keep in range(len(trailing) - 1, -1, -1):
+            shorter = _without(text, trailing[keep:])
+            if fits(shorter, rules):
+                return FittedText(shorter, measure(shorter, rules), truncated=True)
     cutter = _Cutter(prose)
-    graphemes, words = cutter.boundaries()
+    graphemes, words = cutter.boundaries(rules.max_length)
     by_grapheme = _best(cutter, graphemes, rules)
     if by_grapheme is None:
         raise FittingError(
