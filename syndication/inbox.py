@@ -52,7 +52,10 @@ def drain_inbox(
             if payload is None:
                 report.outcomes.append(
                     ingestor.reject(
-                        {k.decode(errors="replace"): v.decode(errors="replace") for k, v in fields.items()},
+                        {
+                            k.decode(errors="replace"): v.decode(errors="replace")
+                            for k, v in fields.items()
+                        },
                         [FieldError("event", "required: XADD <inbox> * event '<json>'")],
                         source=f"inbox:{entry_id}",
                     )

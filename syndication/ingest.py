@@ -98,10 +98,15 @@ class Ingestor:
             _raw_text(raw), errors, source=source, event_id=event_id, now=now
         )
         log.warning(
-            "event.rejected", event_id=event_id, dead_letter=dl_id, source=source,
+            "event.rejected",
+            event_id=event_id,
+            dead_letter=dl_id,
+            source=source,
             errors=[str(e) for e in errors][:5],
         )
-        return Outcome("rejected", event_id, errors=tuple(str(e) for e in errors), dead_letter=dl_id)
+        return Outcome(
+            "rejected", event_id, errors=tuple(str(e) for e in errors), dead_letter=dl_id
+        )
 
     def ingest(self, raw: object, *, source: str, now: float | None = None) -> Outcome:
         """Validate and apply one event; an invalid one becomes a dead letter."""
@@ -136,10 +141,19 @@ class Ingestor:
         ev = parsed.event
         log.info(
             "event.applied" if result.status == "applied" else f"event.{result.status}",
-            event_id=ev.id, article_id=ev.article.id, type=ev.type, source=source,
-            feeds=len(result.affected), warnings=len(parsed.warnings),
+            event_id=ev.id,
+            article_id=ev.article.id,
+            type=ev.type,
+            source=source,
+            feeds=len(result.affected),
+            warnings=len(parsed.warnings),
         )
         return Outcome(
-            result.status, ev.id, ev.article.id, ev.type, result.affected, result.dirtied,
+            result.status,
+            ev.id,
+            ev.article.id,
+            ev.type,
+            result.affected,
+            result.dirtied,
             warnings=parsed.warnings,
         )

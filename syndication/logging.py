@@ -27,8 +27,10 @@ def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Mutab
 def configure_logging(level: str = "INFO", *, json_output: bool | None = None) -> None:
     """Route structlog and stdlib logging to stderr, as JSON unless on a terminal."""
     as_json = not sys.stderr.isatty() if json_output is None else json_output
-    renderer: Any = structlog.processors.JSONRenderer(ensure_ascii=False) if as_json else (
-        structlog.dev.ConsoleRenderer(colors=False)
+    renderer: Any = (
+        structlog.processors.JSONRenderer(ensure_ascii=False)
+        if as_json
+        else (structlog.dev.ConsoleRenderer(colors=False))
     )
     structlog.configure(
         processors=[
@@ -43,4 +45,6 @@ def configure_logging(level: str = "INFO", *, json_output: bool | None = None) -
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )

@@ -21,11 +21,16 @@ from syndication.store import Store
 
 @lru_cache(maxsize=8)
 def _store(settings: Settings) -> Store:
-    return Store(connect(settings), Keys(settings.prefix), event_memory_seconds=settings.event_memory_seconds)
+    return Store(
+        connect(settings), Keys(settings.prefix), event_memory_seconds=settings.event_memory_seconds
+    )
 
 
 def publish(
-    event: Mapping[str, object] | str | bytes, *, settings: Settings | None = None, source: str = "python"
+    event: Mapping[str, object] | str | bytes,
+    *,
+    settings: Settings | None = None,
+    source: str = "python",
 ) -> str:
     """Validate ``event`` and queue it for the workers; return its id.
 
@@ -40,9 +45,14 @@ def publish(
         else:
             parsed = parse_event(dict(event), settings.limits)
     except EventValidationError as exc:
-        raw = event if isinstance(event, str) else (
-            event.decode(errors="replace") if isinstance(event, bytes)
-            else json.dumps(event, ensure_ascii=False, default=str)
+        raw = (
+            event
+            if isinstance(event, str)
+            else (
+                event.decode(errors="replace")
+                if isinstance(event, bytes)
+                else json.dumps(event, ensure_ascii=False, default=str)
+            )
         )
         store.add_dead_letter(raw, exc.errors, source=source)
         raise

@@ -21,12 +21,26 @@ from syndication.errors import FieldError, StoreError
 from syndication.events import Article, ArticleUnpublished, ParsedEvent
 from syndication.keys import Keys
 
+# Stored articles were sanitised on the way in; re-reading them skips the HTML sanitiser.
+_TRUSTED = {"trusted": True}
+
 ApplyStatus = Literal["applied", "duplicate", "stale"]
 
 # KEYS: seen, article, meta, article_feeds, all_articles, story, dirty, status, then the
 #       index key of every new feed.
 # ARGV: event_id, kind ("upsert"|"unpublish"), version, published, now, memory_seconds,
 #       article_json, article_id, feed_key_prefix, tombstone_key_prefix, new feed ids...
+# Remove a dirty mark only if nothing changed the feed since the render read it.
+_FINISH = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) == tonumber(ARGV[2]) then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  return 1
+end
+if not score then return 1 end
+return 0
+"""
+
 _APPLY = """
 local seen, article, meta, afeeds, all, story, dirty, status =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
@@ -46,7 +60,9 @@ local old = redis.call('SMEMBERS', afeeds)
 -- queued) or '0:' when a render is already pending for it.
 local dirtied = {'applied'}
 local function touch(f)
-  table.insert(dirtied, redis.call('ZADD', dirty, 'NX', now, f) .. ':' .. f)
+  -- Plain ZADD: the score moves to the latest change (so a render in progress can tell it
+  -- missed one), and the reply is 1 only when the feed was not dirty before.
+  table.insert(dirtied, redis.call('ZADD', dirty, now, f) .. ':' .. f)
 end
 if kind == 'unpublish' then
   for _, f in ipairs(old) do
@@ -137,6 +153,7 @@ class Store:
         self.keys = keys
         self.memory = event_memory_seconds
         self._apply = client.register_script(_APPLY)
+        self._finish = client.register_script(_FINISH)
 
     # --- events ------------------------------------------------------------------------
     def _apply_args(
@@ -241,14 +258,17 @@ class Store:
     def get_article(self, article_id: str) -> Article | None:
         """The stored revision of an article (live or unpublished), or ``None``."""
         raw = self.r.get(self.keys.article(article_id))
-        return None if raw is None else Article.model_validate_json(raw)
+        return None if raw is None else Article.model_validate_json(raw, context=_TRUSTED)
 
     def get_articles(self, article_ids: Sequence[str]) -> list[Article | None]:
         """Many articles in one round trip, in the order asked."""
         if not article_ids:
             return []
         raws = self.r.mget([self.keys.article(a) for a in article_ids])
-        return [None if raw is None else Article.model_validate_json(raw) for raw in raws]
+        return [
+            None if raw is None else Article.model_validate_json(raw, context=_TRUSTED)
+            for raw in raws
+        ]
 
     def article_state(self, article_id: str) -> ArticleState | None:
         """Version, state and feed memberships of an article, or ``None`` if never seen."""
@@ -309,8 +329,18 @@ class Store:
         return [_s(m) for m in self.r.zrangebyscore(self.keys.dirty_feeds, "-inf", high)]
 
     def claim_dirty(self, feed_id: str) -> bool:
-        """Take a dirty feed for rendering; only one caller gets True per dirtying."""
+        """Drop a feed's dirty mark unconditionally (tests and operators)."""
         return bool(self.r.zrem(self.keys.dirty_feeds, feed_id))
+
+    def dirty_since(self, feed_id: str) -> float | None:
+        """When the feed last changed while waiting for a render, or None if it is clean."""
+        score = self.r.zscore(self.keys.dirty_feeds, feed_id)
+        return None if score is None else float(score)
+
+    def finish_dirty(self, feed_id: str, seen: float) -> bool:
+        """After a render that started at dirty mark ``seen``: clear the mark unless the feed
+        changed meanwhile. False means another render is needed."""
+        return bool(self._finish(keys=[self.keys.dirty_feeds], args=[feed_id, repr(seen)]))
 
     def mark_dirty(self, feed_ids: Iterable[str], *, now: float | None = None) -> list[str]:
         """Mark feeds dirty; return those that were not dirty already."""

@@ -41,7 +41,8 @@ class Runtime:
     def store(self) -> Store:
         """The Redis store (one client per process)."""
         return Store(
-            connect(self.settings), Keys(self.settings.prefix),
+            connect(self.settings),
+            Keys(self.settings.prefix),
             event_memory_seconds=self.settings.event_memory_seconds,
         )
 
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
             "syndication.drain_inbox": {"queue": "ingest"},
             "syndication.render_feed": {"queue": "render"},
             "syndication.sweep": {"queue": "render"},
+            "syndication.websub_ping": {"queue": "render"},
             "syndication.dispatch_due": {"queue": "deliver"},
             "syndication.deliver": {"queue": "deliver"},
             "syndication.noop": {"queue": "ingest"},

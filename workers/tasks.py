@@ -11,6 +11,9 @@ import redis
 import structlog
 from celery import Celery, Task, shared_task
 
+from feeds.storage import FeedStorage, refresh_feed
+from feeds.websub import ping_hub
+from syndication.errors import TransientError
 from syndication.inbox import drain_inbox as _drain
 from syndication.ingest import Ingestor
 from workers.app import runtime
@@ -42,8 +45,13 @@ def noop(self: Task) -> None:
 
 
 @shared_task(
-    bind=True, name="syndication.ingest", autoretry_for=_REDIS_DOWN, retry_backoff=True,
-    retry_backoff_max=60, retry_jitter=True, max_retries=20,
+    bind=True,
+    name="syndication.ingest",
+    autoretry_for=_REDIS_DOWN,
+    retry_backoff=True,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=20,
 )
 def ingest(self: Task, payload: Any, source: str = "celery") -> dict[str, object]:
     """Validate and apply one event; plan what it changes."""
@@ -53,7 +61,10 @@ def ingest(self: Task, payload: Any, source: str = "celery") -> dict[str, object
 
 
 @shared_task(
-    bind=True, name="syndication.drain_inbox", autoretry_for=_REDIS_DOWN, retry_backoff=True,
+    bind=True,
+    name="syndication.drain_inbox",
+    autoretry_for=_REDIS_DOWN,
+    retry_backoff=True,
     max_retries=5,
 )
 def drain_inbox(self: Task) -> dict[str, object]:
@@ -70,6 +81,58 @@ def sweep(self: Task, stale_after: float = 10.0) -> dict[str, object]:
     """Queue a render for feeds left dirty too long (their render task was lost)."""
     import time
 
-    stale = runtime(self.app).store.dirty_feeds(older_than=time.time() - stale_after)
+    rt = runtime(self.app)
+    stale = rt.store.dirty_feeds(older_than=time.time() - stale_after)
     schedule_renders(self.app, stale)
+    storage = FeedStorage(rt.store)
+    storage.render_index(storage.all_feeds(rt.config.feeds), rt.config.feeds)
     return {"requeued": len(stale)}
+
+
+@shared_task(
+    bind=True,
+    name="syndication.render_feed",
+    autoretry_for=_REDIS_DOWN,
+    retry_backoff=True,
+    max_retries=10,
+)
+def render_feed(self: Task, feed_id: str) -> dict[str, object]:
+    """Render one dirty feed in every format; ping WebSub when its bytes changed."""
+    rt = runtime(self.app)
+    config = rt.config.feeds
+    result = refresh_feed(FeedStorage(rt.store), config, feed_id)
+    if result.again:
+        schedule_renders(self.app, [feed_id])
+    report = result.report
+    if report is None:
+        return {"feed": feed_id, "skipped": True}
+    if report.changed and config.websub_hub:
+        urls = [config.base_url + path for path in report.changed]
+        self.app.send_task("syndication.websub_ping", (urls,), queue="render")
+    log.info(
+        "feed.rendered",
+        feed=feed_id,
+        items=report.items,
+        changed=len(report.changed),
+        ms=round(report.seconds * 1000, 2),
+    )
+    return {"feed": feed_id, "changed": list(report.changed), "items": report.items}
+
+
+@shared_task(
+    bind=True,
+    name="syndication.websub_ping",
+    autoretry_for=(TransientError,),
+    retry_backoff=True,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=8,
+)
+def websub_ping(self: Task, urls: list[str]) -> dict[str, object]:
+    """Tell the configured WebSub hub which feed documents changed."""
+    hub = runtime(self.app).config.feeds.websub_hub
+    if not hub:
+        return {"pinged": 0}
+    n = ping_hub(hub, urls)
+    log.info("websub.pinged", hub=hub, urls=n)
+    return {"pinged": n}

@@ -14,20 +14,49 @@ from syndication.cli.run import beat, redis_group, worker
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--redis-url", envvar="REDIS_URL", default=None, show_envvar=True,
-              help="Redis server URL (redis://, rediss://, unix://); unset: the embedded Redis.")
-@click.option("--config", "config_path", envvar="SYNDICATION_CONFIG_PATH", type=click.Path(path_type=Path),
-              default=None, show_envvar=True, help="Config folder (default: ./config).")
-@click.option("--prefix", envvar="SYNDICATION_PREFIX", default=None, show_envvar=True,
-              help="Key prefix in Redis (default: synd).")
-@click.option("--data-dir", envvar="SYNDICATION_DATA_DIR", type=click.Path(path_type=Path), default=None,
-              show_envvar=True, help="Folder of the embedded Redis and local state (default: ./data).")
+@click.option(
+    "--redis-url",
+    envvar="REDIS_URL",
+    default=None,
+    show_envvar=True,
+    help="Redis server URL (redis://, rediss://, unix://); unset: the embedded Redis.",
+)
+@click.option(
+    "--config",
+    "config_path",
+    envvar="SYNDICATION_CONFIG_PATH",
+    type=click.Path(path_type=Path),
+    default=None,
+    show_envvar=True,
+    help="Config folder (default: ./config).",
+)
+@click.option(
+    "--prefix",
+    envvar="SYNDICATION_PREFIX",
+    default=None,
+    show_envvar=True,
+    help="Key prefix in Redis (default: synd).",
+)
+@click.option(
+    "--data-dir",
+    envvar="SYNDICATION_DATA_DIR",
+    type=click.Path(path_type=Path),
+    default=None,
+    show_envvar=True,
+    help="Folder of the embedded Redis and local state (default: ./data).",
+)
 @click.pass_context
-def cli(ctx: click.Context, redis_url: str | None, config_path: Path | None, prefix: str | None,
-        data_dir: Path | None) -> None:
+def cli(
+    ctx: click.Context,
+    redis_url: str | None,
+    config_path: Path | None,
+    prefix: str | None,
+    data_dir: Path | None,
+) -> None:
     """Feeds and social posts for a multilingual news portal, driven by article events."""
-    ctx.obj = CliContext({"redis_url": redis_url, "config_path": config_path, "prefix": prefix,
-                          "data_dir": data_dir})
+    ctx.obj = CliContext(
+        {"redis_url": redis_url, "config_path": config_path, "prefix": prefix, "data_dir": data_dir}
+    )
 
 
 for command in (publish, dlq, articles, worker, beat, redis_group):

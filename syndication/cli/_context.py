@@ -48,7 +48,8 @@ class CliContext:
         """The Redis store."""
         try:
             return Store(
-                connect(self.settings), Keys(self.settings.prefix),
+                connect(self.settings),
+                Keys(self.settings.prefix),
                 event_memory_seconds=self.settings.event_memory_seconds,
             )
         except StoreError as exc:

@@ -21,13 +21,21 @@ def list_(ctx: CliContext, limit: int, as_json: bool) -> None:
     ids = ctx.store.list_article_ids(limit=limit)
     found = [a for a in ctx.store.get_articles(ids) if a is not None]
     if as_json:
-        print_json({"articles": [a.model_dump(mode="json", exclude={"content_html"}) for a in found],
-                    "total": ctx.store.count_articles()})
+        print_json(
+            {
+                "articles": [a.model_dump(mode="json", exclude={"content_html"}) for a in found],
+                "total": ctx.store.count_articles(),
+            }
+        )
         return
-    print_table("Articles", ["id", "lang", "category", "published", "title", "translation of"], [
-        [a.id, a.language, a.category, a.published_at.isoformat(), a.title, a.translation_of]
-        for a in found
-    ])
+    print_table(
+        "Articles",
+        ["id", "lang", "category", "published", "title", "translation of"],
+        [
+            [a.id, a.language, a.category, a.published_at.isoformat(), a.title, a.translation_of]
+            for a in found
+        ],
+    )
 
 
 @articles.command()
@@ -39,9 +47,11 @@ def show(ctx: CliContext, article_id: str) -> None:
     state = ctx.store.article_state(article_id)
     if article is None and state is None:
         raise click.ClickException(f"no article {article_id!r}")
-    print_json({
-        "article": article.model_dump(mode="json") if article else None,
-        "state": state.state if state else None,
-        "feeds": sorted(state.feeds) if state else [],
-        "translations": ctx.store.translations(article.story_id) if article else [],
-    })
+    print_json(
+        {
+            "article": article.model_dump(mode="json") if article else None,
+            "state": state.state if state else None,
+            "feeds": sorted(state.feeds) if state else [],
+            "translations": ctx.store.translations(article.story_id) if article else [],
+        }
+    )

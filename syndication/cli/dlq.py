@@ -18,8 +18,15 @@ def _when(ts: float) -> str:
 
 
 def _doc(dl: DeadLetter) -> dict[str, object]:
-    return {"id": dl.id, "at": _when(dl.at), "source": dl.source, "event_id": dl.event_id,
-            "errors": list(dl.errors), "replays": dl.replays, "raw": dl.raw}
+    return {
+        "id": dl.id,
+        "at": _when(dl.at),
+        "source": dl.source,
+        "event_id": dl.event_id,
+        "errors": list(dl.errors),
+        "replays": dl.replays,
+        "raw": dl.raw,
+    }
 
 
 @click.group()
@@ -35,12 +42,18 @@ def list_(ctx: CliContext, limit: int, as_json: bool) -> None:
     """List dead letters, oldest first."""
     letters = ctx.store.dead_letters(limit=limit)
     if as_json:
-        print_json({"dead_letters": [_doc(d) for d in letters], "total": ctx.store.count_dead_letters()})
+        print_json(
+            {"dead_letters": [_doc(d) for d in letters], "total": ctx.store.count_dead_letters()}
+        )
         return
-    print_table("Dead letters", ["id", "at", "source", "event", "first error", "replays"], [
-        [d.id, _when(d.at), d.source, d.event_id, d.errors[0] if d.errors else "", d.replays]
-        for d in letters
-    ])
+    print_table(
+        "Dead letters",
+        ["id", "at", "source", "event", "first error", "replays"],
+        [
+            [d.id, _when(d.at), d.source, d.event_id, d.errors[0] if d.errors else "", d.replays]
+            for d in letters
+        ],
+    )
 
 
 @dlq.command()
@@ -56,8 +69,10 @@ def show(ctx: CliContext, dl_id: str, as_json: bool) -> None:
     if as_json:
         print_json(_doc(dl))
         return
-    click.echo(f"id:       {dl.id}\nat:       {_when(dl.at)}\nsource:   {dl.source}\n"
-               f"event:    {dl.event_id or '-'}\nreplays:  {dl.replays}\nerrors:")
+    click.echo(
+        f"id:       {dl.id}\nat:       {_when(dl.at)}\nsource:   {dl.source}\n"
+        f"event:    {dl.event_id or '-'}\nreplays:  {dl.replays}\nerrors:"
+    )
     for e in dl.errors:
         click.echo(f"  - {e}")
     click.echo("raw:")
@@ -81,7 +96,11 @@ def replay(ctx: CliContext, dl_id: str | None, replay_all: bool, as_json: bool) 
     if bool(dl_id) == replay_all:
         raise click.UsageError("give one dead-letter ID or --all")
     try:
-        letters = ctx.store.dead_letters(limit=1_000_000) if replay_all else [ctx.store.dead_letter(dl_id or "")]
+        letters = (
+            ctx.store.dead_letters(limit=1_000_000)
+            if replay_all
+            else [ctx.store.dead_letter(dl_id or "")]
+        )
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
     if not letters:
@@ -94,18 +113,27 @@ def replay(ctx: CliContext, dl_id: str | None, replay_all: bool, as_json: bool) 
             try:
                 parsed = parse_event_json(dl.raw, ctx.settings.limits)
             except EventValidationError as exc:
-                results.append({"id": dl.id, "status": "invalid", "errors": [str(e) for e in exc.errors]})
+                results.append(
+                    {"id": dl.id, "status": "invalid", "errors": [str(e) for e in exc.errors]}
+                )
                 continue
-            ctx.app.send_task("syndication.ingest", (parsed.to_json(),), kwargs={"source": f"replay:{dl.id}"})
+            ctx.app.send_task(
+                "syndication.ingest", (parsed.to_json(),), kwargs={"source": f"replay:{dl.id}"}
+            )
             ctx.store.drop_dead_letter(dl.id)
             results.append({"id": dl.id, "status": "queued", "event_id": parsed.event.id})
     invalid = sum(1 for r in results if r["status"] == "invalid")
     if as_json:
         print_json({"replayed": results, "queued": len(results) - invalid, "invalid": invalid})
     else:
-        print_table("Replayed", ["dead letter", "status", "event / errors"], [
-            [r["id"], r["status"], r.get("event_id") or "; ".join(r.get("errors", []))] for r in results
-        ])
+        print_table(
+            "Replayed",
+            ["dead letter", "status", "event / errors"],
+            [
+                [r["id"], r["status"], r.get("event_id") or "; ".join(r.get("errors", []))]
+                for r in results
+            ],
+        )
     if invalid:
         raise SystemExit(1)
 

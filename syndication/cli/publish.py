@@ -56,12 +56,17 @@ def wait_for(ctx: CliContext, event_ids: list[str], timeout: float) -> dict[str,
 @click.option("--wait", is_flag=True, help="Block until the worker has applied every event.")
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds --wait waits at most.")
 @click.option(
-    "--via", type=click.Choice(["celery", "inbox"]), default="celery", show_default=True,
+    "--via",
+    type=click.Choice(["celery", "inbox"]),
+    default="celery",
+    show_default=True,
     help="Send as ingest tasks, or append to the inbox stream.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @pass_ctx
-def publish(ctx: CliContext, path: str, wait: bool, timeout: float, via: str, as_json: bool) -> None:
+def publish(
+    ctx: CliContext, path: str, wait: bool, timeout: float, via: str, as_json: bool
+) -> None:
     """Validate and publish events from PATH (a JSON object, array or JSON Lines; - for stdin).
 
     Exits 0 when every event was accepted, 1 when any was rejected.
@@ -81,9 +86,15 @@ def publish(ctx: CliContext, path: str, wait: bool, timeout: float, via: str, as
             dl = ctx.store.add_dead_letter(
                 raw, exc.errors, source=f"cli:{path}#{index + 1}", event_id=event_id
             )
-            results.append({"index": index + 1, "status": "rejected", "event_id": event_id,
-                            "errors": [str(e) for e in exc.errors],
-                            "dead_letter": dl})
+            results.append(
+                {
+                    "index": index + 1,
+                    "status": "rejected",
+                    "event_id": event_id,
+                    "errors": [str(e) for e in exc.errors],
+                    "dead_letter": dl,
+                }
+            )
             continue
         body = parsed.to_json()
         if via == "inbox":
@@ -91,9 +102,16 @@ def publish(ctx: CliContext, path: str, wait: bool, timeout: float, via: str, as
         else:
             ctx.app.send_task("syndication.ingest", (body,), kwargs={"source": f"cli:{path}"})
         accepted.append(parsed.event.id)
-        results.append({"index": index + 1, "status": "queued", "event_id": parsed.event.id,
-                        "article_id": parsed.event.article.id, "type": parsed.event.type,
-                        "warnings": list(parsed.warnings)})
+        results.append(
+            {
+                "index": index + 1,
+                "status": "queued",
+                "event_id": parsed.event.id,
+                "article_id": parsed.event.article.id,
+                "type": parsed.event.type,
+                "warnings": list(parsed.warnings),
+            }
+        )
     if wait and accepted:
         states = wait_for(ctx, accepted, timeout)
         for row in results:
@@ -103,11 +121,21 @@ def publish(ctx: CliContext, path: str, wait: bool, timeout: float, via: str, as
     if as_json:
         print_json({"events": results, "accepted": len(accepted), "rejected": rejected})
     else:
-        print_table("Events", ["#", "status", "event", "article", "type", "errors / warnings"], [
-            [r["index"], r["status"], r.get("event_id"), r.get("article_id"), r.get("type"),
-             "; ".join(r.get("errors") or r.get("warnings") or [])]  # type: ignore[arg-type]
-            for r in results
-        ])
+        print_table(
+            "Events",
+            ["#", "status", "event", "article", "type", "errors / warnings"],
+            [
+                [
+                    r["index"],
+                    r["status"],
+                    r.get("event_id"),
+                    r.get("article_id"),
+                    r.get("type"),
+                    "; ".join(r.get("errors") or r.get("warnings") or []),
+                ]  # type: ignore[arg-type]
+                for r in results
+            ],
+        )
         err.print(f"{len(accepted)} accepted, {rejected} rejected")
     if rejected:
         raise SystemExit(1)

@@ -13,23 +13,42 @@ from syndication.logging import configure_logging
 
 
 @click.command()
-@click.option("--queues", "-Q", default="ingest,render,deliver", show_default=True,
-              help="Comma-separated queues this worker consumes.")
+@click.option(
+    "--queues",
+    "-Q",
+    default="ingest,render,deliver",
+    show_default=True,
+    help="Comma-separated queues this worker consumes.",
+)
 @click.option("--concurrency", "-c", default=2, show_default=True, help="Worker processes.")
-@click.option("--pool", default="prefork", show_default=True,
-              type=click.Choice(["prefork", "solo", "threads"]))
-@click.option("--beat", "with_beat", is_flag=True, help="Also run the beat scheduler in this worker.")
+@click.option(
+    "--pool",
+    default="prefork",
+    show_default=True,
+    type=click.Choice(["prefork", "solo", "threads"]),
+)
+@click.option(
+    "--beat", "with_beat", is_flag=True, help="Also run the beat scheduler in this worker."
+)
 @click.option("--loglevel", default="INFO", show_default=True)
 @pass_ctx
-def worker(ctx: CliContext, queues: str, concurrency: int, pool: str, with_beat: bool,
-           loglevel: str) -> None:
+def worker(
+    ctx: CliContext, queues: str, concurrency: int, pool: str, with_beat: bool, loglevel: str
+) -> None:
     """Run a Celery worker on the given queues."""
     configure_logging(loglevel)
     ctx.settings.data_dir.mkdir(parents=True, exist_ok=True)
     err.print(f"worker on {redacted(redis_url(ctx.settings))} queues={queues}")
-    argv = ["worker", f"--queues={queues}", f"--concurrency={concurrency}", f"--pool={pool}",
-            f"--loglevel={loglevel}", "--without-gossip", "--without-mingle",
-            f"--hostname=syndication-{os.getpid()}@%h"]
+    argv = [
+        "worker",
+        f"--queues={queues}",
+        f"--concurrency={concurrency}",
+        f"--pool={pool}",
+        f"--loglevel={loglevel}",
+        "--without-gossip",
+        "--without-mingle",
+        f"--hostname=syndication-{os.getpid()}@%h",
+    ]
     if with_beat:
         argv.append("--beat")
     ctx.app.worker_main(argv)

@@ -1,0 +1,55 @@
+"""Static copies of rendered documents, for sites that serve files.
+
+Each file is written to a temporary name in the same folder and renamed over the old one, so
+a web server never serves a half-written feed.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from feeds.storage import FeedStorage
+
+
+def write_atomically(target: Path, body: bytes) -> None:
+    """Replace ``target`` with ``body`` in one rename."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(body)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def export_documents(
+    storage: FeedStorage,
+    paths: Iterable[str],
+    folder: str | Path,
+    progress: Callable[[str], None] | None = None,
+) -> int:
+    """Write each stored document under ``folder`` at its URL path; return how many."""
+    root = Path(folder).resolve()
+    n = 0
+    for path in paths:
+        doc = storage.get(path)
+        if doc is None:
+            continue
+        target = (root / path.lstrip("/")).resolve()
+        if root not in target.parents:
+            continue  # never write outside the export folder
+        write_atomically(target, doc.body)
+        n += 1
+        if progress:
+            progress(path)
+    return n

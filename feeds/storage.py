@@ -1,0 +1,175 @@
+"""The shell that renders a feed: load its inputs from Redis, render, store the documents.
+
+A render reads only the feed's newest ``max_items`` ids (a sorted-set range), the articles
+(one MGET), their translations (one pipeline) and their cached item fragments (one MGET), so
+its cost does not grow with the number of stored articles. Documents are stored with their
+gzip body, a strong ETag from the content and the time the bytes last changed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from feeds.opml import render_opml
+from feeds.render import FeedItem, Tombstone, fragment_key, render_feed
+from syndication.catalog import FeedRef, FeedsConfig, is_feed_enabled
+from syndication.documents import CONTENT_TYPES, OPML_PATH, DocumentStore, text_of
+from syndication.events import Article
+from syndication.store import Store
+
+# Cached item fragments expire unless a render uses them again.
+FRAGMENT_TTL = 14 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class RenderReport:
+    """What one feed render did."""
+
+    feed_id: str
+    written: tuple[str, ...]
+    changed: tuple[str, ...]
+    items: int
+    seconds: float
+
+
+class FeedStorage(DocumentStore):
+    """Reads a feed's inputs, renders it, and keeps the documents."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
+        self.store = store
+
+    # --- inputs --------------------------------------------------------------------------
+    def load_items(self, ref: FeedRef, limit: int) -> list[FeedItem]:
+        """The feed's newest ``limit`` articles with their translations' languages and URLs."""
+        ids = self.store.feed_article_ids(ref.id, limit)
+        articles = [a for a in self.store.get_articles(ids) if a is not None]
+        stories = sorted({a.story_id for a in articles})
+        pipe = self.r.pipeline(transaction=False)
+        for story in stories:
+            pipe.smembers(self.keys.translations(story))
+        members = {
+            story: sorted(text_of(m) for m in ids_)
+            for story, ids_ in zip(stories, pipe.execute(), strict=True)
+        }
+        others = sorted({m for ms in members.values() for m in ms} - {a.id for a in articles})
+        known: dict[str, Article] = {a.id: a for a in articles}
+        known.update({a.id: a for a in self.store.get_articles(others) if a is not None})
+        live = set(ids) | set(self._live(others))
+        items = []
+        for article in articles:
+            translations = tuple(
+                (known[m].language, known[m].url)
+                for m in members.get(article.story_id, [])
+                if m != article.id and m in known and m in live
+            )
+            items.append(FeedItem(article, translations))
+        return items
+
+    def _live(self, article_ids: Sequence[str]) -> list[str]:
+        if not article_ids:
+            return []
+        pipe = self.r.pipeline(transaction=False)
+        for aid in article_ids:
+            pipe.zscore(self.keys.articles, aid)
+        return [
+            a for a, score in zip(article_ids, pipe.execute(), strict=True) if score is not None
+        ]
+
+    def load_tombstones(self, ref: FeedRef, config: FeedsConfig, now: float) -> list[Tombstone]:
+        """Articles removed from the feed within the configured tombstone window."""
+        removed = self.store.feed_tombstones(ref.id, since=now - config.tombstone_days * 86400)
+        articles = self.store.get_articles([a for a, _ in removed])
+        return [
+            Tombstone(aid, art.url, datetime.fromtimestamp(when, UTC))
+            for (aid, when), art in zip(removed, articles, strict=True)
+            if art is not None
+        ]
+
+    # --- rendering ------------------------------------------------------------------------
+    def render(self, ref: FeedRef, config: FeedsConfig, now: float | None = None) -> RenderReport:
+        """Render every configured format of one feed and store the documents."""
+        started = time.perf_counter()
+        stamp = time.time() if now is None else now
+        if not is_feed_enabled(ref, config):
+            return RenderReport(ref.id, (), (), 0, 0.0)
+        items = self.load_items(ref, config.max_items)
+        tombstones = self.load_tombstones(ref, config, stamp)
+        wanted = [(fragment_key(i, fmt, config), fmt) for fmt in config.formats for i in items]
+        cached = self.r.mget([self.keys.fragment(k, fmt) for k, fmt in wanted]) if wanted else []
+        cache: dict[str, bytes] = {
+            k: v for (k, _), v in zip(wanted, cached, strict=True) if v is not None
+        }
+        fresh_from = set(cache)
+        written, changed = [], []
+        when = datetime.fromtimestamp(stamp, UTC)
+        count = 0
+        for fmt in config.formats:
+            doc = render_feed(ref, fmt, items, config, when, tombstones, fragment_cache=cache)
+            count = doc.item_count
+            path = ref.path(fmt)
+            written.append(path)
+            if self.put(path, doc.body, CONTENT_TYPES[fmt], doc.item_count, stamp):
+                changed.append(path)
+        new = {k: v for k, v in cache.items() if k not in fresh_from}
+        if new:
+            pipe = self.r.pipeline(transaction=False)
+            for key, fragment in new.items():
+                fmt = key.split("/")[2]
+                pipe.set(self.keys.fragment(key, fmt), fragment, ex=FRAGMENT_TTL)
+            pipe.execute()
+        return RenderReport(
+            ref.id, tuple(written), tuple(changed), count, time.perf_counter() - started
+        )
+
+    def render_index(
+        self, refs: Iterable[FeedRef], config: FeedsConfig, now: float | None = None
+    ) -> bool:
+        """Render the OPML list of every feed; True when it changed."""
+        stamp = time.time() if now is None else now
+        body = render_opml(sorted(set(refs)), config, datetime.fromtimestamp(stamp, UTC))
+        return self.put(OPML_PATH, body, CONTENT_TYPES["opml"], 0, stamp)
+
+    def all_feeds(self, config: FeedsConfig) -> list[FeedRef]:
+        """Every enabled feed that has articles or tombstones."""
+        refs = []
+        for feed_id in self.store.known_feeds():
+            try:
+                ref = FeedRef.from_id(feed_id)
+            except (ValueError, LookupError):
+                continue
+            if is_feed_enabled(ref, config):
+                refs.append(ref)
+        return refs
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """The outcome of refreshing one dirty feed."""
+
+    report: RenderReport | None
+    # The feed changed again while it rendered: another render must follow.
+    again: bool
+
+
+def refresh_feed(
+    storage: FeedStorage, config: FeedsConfig, feed_id: str, now: float | None = None
+) -> Refresh:
+    """Render a dirty feed and clear its mark, unless it changed again meanwhile."""
+    seen = storage.store.dirty_since(feed_id)
+    if seen is None:
+        return Refresh(None, again=False)  # another render already took care of it
+    try:
+        ref = FeedRef.from_id(feed_id)
+    except LookupError:
+        storage.store.claim_dirty(feed_id)
+        return Refresh(None, again=False)
+    report = storage.render(ref, config, now)
+    if config.export_dir and report.changed:
+        from feeds.export import export_documents
+
+        export_documents(storage, report.changed, config.export_dir)
+    return Refresh(report, again=not storage.store.finish_dirty(feed_id, seen))

@@ -1,0 +1,135 @@
+"""Rendered documents (feeds, the OPML index) in Redis: bytes, gzip, ETag, Last-Modified.
+
+Written by the render workers (``feeds.storage``), read by ``syndication serve`` and the CLI.
+A document's Last-Modified moves only when its bytes change, and its ETag is strong (from
+the content), so conditional GETs stay cheap and correct.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from dataclasses import dataclass
+
+from syndication.store import Store
+
+CONTENT_TYPES = {
+    "rss": "application/rss+xml; charset=utf-8",
+    "atom": "application/atom+xml; charset=utf-8",
+    "json": "application/feed+json; charset=utf-8",
+    "opml": "text/x-opml; charset=utf-8",
+}
+OPML_PATH = "/feeds/index.opml"
+
+
+@dataclass(frozen=True)
+class Document:
+    """One rendered document as served."""
+
+    path: str
+    body: bytes
+    gzip: bytes
+    etag: str
+    last_modified: float
+    content_type: str
+    items: int
+    rendered_at: float
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """A document's metadata without its bytes (for listings and freshness checks)."""
+
+    path: str
+    etag: str
+    last_modified: float
+    size: int
+    items: int
+    rendered_at: float
+
+
+def etag_of(body: bytes) -> str:
+    """A strong ETag computed from the bytes."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def text_of(value: bytes | None) -> str:
+    return value.decode() if value else ""
+
+
+class DocumentStore:
+    """Rendered documents under the store's prefix."""
+
+    def __init__(self, store: Store) -> None:
+        self.r = store.r
+        self.keys = store.keys
+
+    def put(self, path: str, body: bytes, content_type: str, items: int, now: float) -> bool:
+        """Store a document; keep its Last-Modified when the bytes did not change."""
+        key = self.keys.rendered(path)
+        etag = etag_of(body)
+        old = self.r.hmget(key, "etag", "last_modified")
+        changed = text_of(old[0]) != etag
+        pipe = self.r.pipeline()
+        mapping: dict[str, bytes | str | float | int] = {"rendered_at": now, "items": items}
+        if changed:
+            mapping.update(
+                {
+                    "body": body,
+                    "gzip": gzip.compress(body, 6, mtime=0),
+                    "etag": etag,
+                    "last_modified": float(int(now)),
+                    "content_type": content_type,
+                    "size": len(body),
+                }
+            )
+        pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
+        pipe.zadd(self.keys.rendered_index, {path: now})
+        pipe.execute()
+        return changed
+
+    def get(self, path: str) -> Document | None:
+        """A stored document, or None."""
+        data = self.r.hgetall(self.keys.rendered(path))
+        if not data or b"body" not in data:
+            return None
+        return Document(
+            path,
+            data[b"body"],
+            data[b"gzip"],
+            text_of(data[b"etag"]),
+            float(data[b"last_modified"]),
+            text_of(data[b"content_type"]),
+            int(data.get(b"items", 0)),
+            float(data.get(b"rendered_at", 0)),
+        )
+
+    def etag(self, path: str) -> str | None:
+        """Just the ETag of a stored document (a cheap freshness check)."""
+        value = self.r.hget(self.keys.rendered(path), "etag")
+        return text_of(value) or None
+
+    def documents(self) -> list[DocumentInfo]:
+        """Every stored document's metadata, by path."""
+        paths = sorted(text_of(p) for p in self.r.zrange(self.keys.rendered_index, 0, -1))
+        pipe = self.r.pipeline(transaction=False)
+        for path in paths:
+            pipe.hmget(
+                self.keys.rendered(path), "etag", "last_modified", "size", "items", "rendered_at"
+            )
+        out = []
+        for path, (etag, modified, size, items, rendered) in zip(
+            paths, pipe.execute(), strict=True
+        ):
+            if etag:
+                out.append(
+                    DocumentInfo(
+                        path,
+                        text_of(etag),
+                        float(modified or 0),
+                        int(size or 0),
+                        int(items or 0),
+                        float(rendered or 0),
+                    )
+                )
+        return out
