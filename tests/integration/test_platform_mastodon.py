@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -48,7 +49,7 @@ def make_post(
 
 def test_post_creates_exactly_one_status_with_the_text_and_key(
     mastodon_sandbox: MastodonSandbox, mastodon_adapter: MastodonAdapter
-):
+) -> None:
     """A post creates one status with the text and language, sent with its Idempotency-Key."""
     result = mastodon_adapter.post(make_post())
 
@@ -60,7 +61,7 @@ def test_post_creates_exactly_one_status_with_the_text_and_key(
     assert result.url == f"https://mastodon.sandbox/@news/{status.id}"
 
 
-def test_building_the_adapter_makes_no_request(mastodon_sandbox: MastodonSandbox):
+def test_building_the_adapter_makes_no_request(mastodon_sandbox: MastodonSandbox) -> None:
     """Mastodon.py is given the server version, so construction never touches the network."""
     MastodonAdapter(mastodon_settings(mastodon_sandbox.base_url))
 
@@ -69,7 +70,7 @@ def test_building_the_adapter_makes_no_request(mastodon_sandbox: MastodonSandbox
 
 def test_same_idempotency_key_returns_the_same_status(
     mastodon_sandbox: MastodonSandbox, mastodon_adapter: MastodonAdapter
-):
+) -> None:
     """Posting twice with one key yields one status and the same id both times."""
     first = mastodon_adapter.post(make_post())
     second = mastodon_adapter.post(make_post())
@@ -80,7 +81,7 @@ def test_same_idempotency_key_returns_the_same_status(
 
 def test_rate_limit_raises_rate_limited_until_reset_then_post_succeeds(
     mastodon_sandbox: MastodonSandbox, mastodon_adapter: MastodonAdapter
-):
+) -> None:
     """A 429 becomes RateLimited with retry_after from X-RateLimit-Reset, never a wait."""
     reset_at = mastodon_sandbox.rate_limit_next(reset_in=90)
 
@@ -98,7 +99,7 @@ def test_rate_limit_raises_rate_limited_until_reset_then_post_succeeds(
 
 def test_rate_info_follows_the_last_responses_headers(
     mastodon_sandbox: MastodonSandbox, mastodon_adapter: MastodonAdapter
-):
+) -> None:
     """After a call the adapter reports the X-RateLimit-* headers it was sent."""
     mastodon_adapter.post(make_post())
 
@@ -110,7 +111,7 @@ def test_rate_info_follows_the_last_responses_headers(
 
 def test_server_error_is_transient_then_post_succeeds(
     mastodon_sandbox: MastodonSandbox, mastodon_adapter: MastodonAdapter
-):
+) -> None:
     """A 500 becomes TransientError with the server's message; the next attempt posts once."""
     mastodon_sandbox.fail_next(500, body={"error": "We're sorry, but something went wrong"})
 
@@ -124,7 +125,7 @@ def test_server_error_is_transient_then_post_succeeds(
 
 def test_accepted_then_dropped_post_is_resent_safely_with_the_same_key(
     mastodon_sandbox: MastodonSandbox, mastodon_adapter: MastodonAdapter
-):
+) -> None:
     """After a lost answer, re-sending with the same key returns the same status: one post."""
     mastodon_sandbox.drop_after_next_post(path="/api/v1/statuses")
 
@@ -141,7 +142,7 @@ def test_accepted_then_dropped_post_is_resent_safely_with_the_same_key(
 
 def test_dropped_connection_is_transient_and_the_retry_posts_once(
     mastodon_sandbox: MastodonSandbox, mastodon_adapter: MastodonAdapter
-):
+) -> None:
     """A connection closed before the server acted is TransientError; the retry posts once."""
     mastodon_sandbox.drop_next(path="/api/v1/statuses")
 
@@ -153,7 +154,7 @@ def test_dropped_connection_is_transient_and_the_retry_posts_once(
     assert len(mastodon_sandbox.live_posts()) == 1
 
 
-def test_lost_answer_without_a_key_is_uncertain(mastodon_sandbox: MastodonSandbox):
+def test_lost_answer_without_a_key_is_uncertain(mastodon_sandbox: MastodonSandbox) -> None:
     """Without an idempotency key a read timeout after sending cannot be retried blindly."""
     adapter = MastodonAdapter(mastodon_settings(mastodon_sandbox.base_url, timeout=0.3))
     mastodon_sandbox.delay_next(1.0, path="/api/v1/statuses")
@@ -164,7 +165,7 @@ def test_lost_answer_without_a_key_is_uncertain(mastodon_sandbox: MastodonSandbo
     assert adapter.find(make_post(key="")) is not None
 
 
-def test_connection_refused_is_transient(mastodon_sandbox: MastodonSandbox):
+def test_connection_refused_is_transient(mastodon_sandbox: MastodonSandbox) -> None:
     """A refused connection means nothing was sent: TransientError."""
     base_url = mastodon_sandbox.base_url
     mastodon_sandbox.stop()
@@ -176,7 +177,7 @@ def test_connection_refused_is_transient(mastodon_sandbox: MastodonSandbox):
 
 def test_invalid_token_fails_permanently_with_the_servers_message(
     mastodon_sandbox: MastodonSandbox,
-):
+) -> None:
     """A 401 is PermanentError carrying Mastodon's "The access token is invalid"."""
     adapter = MastodonAdapter(mastodon_settings(mastodon_sandbox.base_url, token="bad"))
 
@@ -187,7 +188,7 @@ def test_invalid_token_fails_permanently_with_the_servers_message(
 
 def test_text_over_the_instance_limit_fails_permanently(
     mastodon_sandbox: MastodonSandbox, mastodon_adapter: MastodonAdapter
-):
+) -> None:
     """A 422 validation error is PermanentError with the server's message."""
     with pytest.raises(PermanentError, match="character limit of 500") as caught:
         mastodon_adapter.post(make_post("x" * 501))
@@ -196,7 +197,7 @@ def test_text_over_the_instance_limit_fails_permanently(
 
 def test_edit_replaces_the_text_in_place(
     mastodon_sandbox: MastodonSandbox, mastodon_adapter: MastodonAdapter
-):
+) -> None:
     """edit() PUTs the new text to the same status and keeps its id."""
     result = mastodon_adapter.post(make_post())
 
@@ -211,7 +212,7 @@ def test_edit_replaces_the_text_in_place(
 
 def test_delete_removes_the_status_and_tolerates_a_missing_one(
     mastodon_sandbox: MastodonSandbox, mastodon_adapter: MastodonAdapter
-):
+) -> None:
     """delete() removes a status; deleting it again is not an error."""
     result = mastodon_adapter.post(make_post())
 
@@ -223,7 +224,7 @@ def test_delete_removes_the_status_and_tolerates_a_missing_one(
 
 def test_find_matches_the_link_in_the_html_content(
     mastodon_sandbox: MastodonSandbox, mastodon_adapter: MastodonAdapter
-):
+) -> None:
     """find() reads the account's statuses and matches the link through HTML escaping."""
     assert mastodon_adapter.find(make_post()) is None
     result = mastodon_adapter.post(make_post())
@@ -233,13 +234,13 @@ def test_find_matches_the_link_in_the_html_content(
 
 def test_verify_returns_the_handle(
     mastodon_sandbox: MastodonSandbox, mastodon_adapter: MastodonAdapter
-):
+) -> None:
     """verify() calls verify_credentials and returns @acct."""
     assert mastodon_adapter.verify() == "@news"
     assert mastodon_sandbox.requests_to("GET", "/api/v1/accounts/verify_credentials")
 
 
-def test_text_limits_come_from_the_instance():
+def test_text_limits_come_from_the_instance() -> None:
     """text_limits() reads max_characters and characters_reserved_per_url from v2 instance."""
     with MastodonSandbox(max_characters=1000, characters_reserved_per_url=30) as sandbox:
         adapter = MastodonAdapter(mastodon_settings(sandbox.base_url))
@@ -251,7 +252,7 @@ def test_text_limits_come_from_the_instance():
 
 def test_images_are_uploaded_with_alt_text_and_attached(
     mastodon_sandbox: MastodonSandbox, mastodon_adapter: MastodonAdapter
-):
+) -> None:
     """Each image goes to /api/v2/media with its alt text as description, then is attached."""
     image = Media(data=b"\x89PNG\r\n\x1a\n" + b"0" * 64, content_type="image/png", alt_text="地図")
 
@@ -264,13 +265,13 @@ def test_images_are_uploaded_with_alt_text_and_attached(
     assert status.data["media_ids"] == [media_id]
 
 
-def test_no_error_or_repr_carries_the_token():
+def test_no_error_or_repr_carries_the_token() -> None:
     """No error path puts the access token in str(), repr() or args, nor in the adapter's repr."""
     bad_token = "bad-mt-SECRET-91be"
     errors: list[PlatformError] = []
     with MastodonSandbox(bad_tokens={bad_token}) as sandbox:
         adapter = MastodonAdapter(mastodon_settings(sandbox.base_url))
-        faults = [
+        faults: list[Callable[[], object]] = [
             lambda: sandbox.rate_limit_next(),
             lambda: sandbox.fail_next(500, body={"error": "boom"}),
             lambda: sandbox.fail_next(403, body={"error": "This action is not allowed"}),
@@ -299,7 +300,7 @@ def test_no_error_or_repr_carries_the_token():
 
 def test_registry_builds_each_adapter_and_rejects_unknown_platforms(
     mastodon_sandbox: MastodonSandbox,
-):
+) -> None:
     """make_adapter() maps platform names to adapters and names an unknown platform."""
     assert isinstance(make_adapter("x", x_settings("http://127.0.0.1:9")), XAdapter)
     adapter = make_adapter("mastodon", mastodon_settings(mastodon_sandbox.base_url))

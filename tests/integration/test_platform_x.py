@@ -35,7 +35,9 @@ def make_post(text: str = f"Bão số 3 đổ bộ {LINK}", link: str = LINK, **
     )
 
 
-def test_post_creates_exactly_one_tweet_with_the_text(x_sandbox: XSandbox, x_adapter: XAdapter):
+def test_post_creates_exactly_one_tweet_with_the_text(
+    x_sandbox: XSandbox, x_adapter: XAdapter
+) -> None:
     """A post creates one tweet with exactly the text given and returns its id and URL."""
     post = make_post()
     result = x_adapter.post(post)
@@ -49,7 +51,9 @@ def test_post_creates_exactly_one_tweet_with_the_text(x_sandbox: XSandbox, x_ada
     assert request.headers["authorization"].startswith("OAuth ")
 
 
-def test_rate_info_follows_the_last_responses_headers(x_sandbox: XSandbox, x_adapter: XAdapter):
+def test_rate_info_follows_the_last_responses_headers(
+    x_sandbox: XSandbox, x_adapter: XAdapter
+) -> None:
     """After a call the adapter reports the x-rate-limit-* headers it was sent."""
     x_adapter.post(make_post())
 
@@ -61,7 +65,7 @@ def test_rate_info_follows_the_last_responses_headers(x_sandbox: XSandbox, x_ada
 
 def test_rate_limit_raises_rate_limited_until_reset_then_post_succeeds(
     x_sandbox: XSandbox, x_adapter: XAdapter
-):
+) -> None:
     """A 429 becomes RateLimited with retry_after taken from x-rate-limit-reset."""
     reset_at = x_sandbox.rate_limit_next(reset_in=120)
 
@@ -75,7 +79,9 @@ def test_rate_limit_raises_rate_limited_until_reset_then_post_succeeds(
     assert len(x_sandbox.live_posts()) == 1
 
 
-def test_server_error_is_transient_then_post_succeeds(x_sandbox: XSandbox, x_adapter: XAdapter):
+def test_server_error_is_transient_then_post_succeeds(
+    x_sandbox: XSandbox, x_adapter: XAdapter
+) -> None:
     """A 503 becomes TransientError; the next attempt posts once."""
     x_sandbox.fail_next(503, body={"title": "Service Unavailable", "status": 503})
 
@@ -88,7 +94,7 @@ def test_server_error_is_transient_then_post_succeeds(x_sandbox: XSandbox, x_ada
     assert len(x_sandbox.live_posts()) == 1
 
 
-def test_connection_refused_is_transient(x_sandbox: XSandbox):
+def test_connection_refused_is_transient(x_sandbox: XSandbox) -> None:
     """A refused connection means nothing was sent, so it is TransientError, not uncertain."""
     base_url = x_sandbox.base_url
     x_sandbox.stop()
@@ -99,7 +105,7 @@ def test_connection_refused_is_transient(x_sandbox: XSandbox):
     assert type(caught.value) is TransientError
 
 
-def test_dropped_connection_is_uncertain(x_sandbox: XSandbox, x_adapter: XAdapter):
+def test_dropped_connection_is_uncertain(x_sandbox: XSandbox, x_adapter: XAdapter) -> None:
     """A connection closed without an answer after sending is UncertainOutcome, never retried."""
     x_sandbox.drop_next(path="/2/tweets")
 
@@ -110,7 +116,7 @@ def test_dropped_connection_is_uncertain(x_sandbox: XSandbox, x_adapter: XAdapte
 
 def test_accepted_then_dropped_post_is_uncertain_and_found_by_reconciliation(
     x_sandbox: XSandbox, x_adapter: XAdapter
-):
+) -> None:
     """When X created the tweet but the answer was lost, find() recovers it by its link."""
     x_sandbox.drop_after_next_post(path="/2/tweets")
 
@@ -123,7 +129,7 @@ def test_accepted_then_dropped_post_is_uncertain_and_found_by_reconciliation(
     assert found.remote_id == tweet.id
 
 
-def test_read_timeout_after_sending_is_uncertain(x_sandbox: XSandbox):
+def test_read_timeout_after_sending_is_uncertain(x_sandbox: XSandbox) -> None:
     """A read timeout may hide a created tweet, so it is UncertainOutcome too."""
     adapter = XAdapter(x_settings(x_sandbox.base_url, timeout=0.3))
     x_sandbox.delay_next(1.0, path="/2/tweets")
@@ -134,7 +140,9 @@ def test_read_timeout_after_sending_is_uncertain(x_sandbox: XSandbox):
     assert adapter.find(make_post()) is not None
 
 
-def test_find_matches_the_expanded_link_not_the_tco_text(x_sandbox: XSandbox, x_adapter: XAdapter):
+def test_find_matches_the_expanded_link_not_the_tco_text(
+    x_sandbox: XSandbox, x_adapter: XAdapter
+) -> None:
     """X shortens links in timelines; find() matches entities.urls[].expanded_url."""
     x_adapter.post(
         make_post("Other story https://news.example/other", "https://news.example/other")
@@ -149,7 +157,9 @@ def test_find_matches_the_expanded_link_not_the_tco_text(x_sandbox: XSandbox, x_
     )
 
 
-def test_duplicate_content_returns_the_existing_tweet(x_sandbox: XSandbox, x_adapter: XAdapter):
+def test_duplicate_content_returns_the_existing_tweet(
+    x_sandbox: XSandbox, x_adapter: XAdapter
+) -> None:
     """Re-sending identical text gets X's 403 duplicate; the adapter returns the tweet it finds."""
     first = x_adapter.post(make_post())
 
@@ -160,7 +170,7 @@ def test_duplicate_content_returns_the_existing_tweet(x_sandbox: XSandbox, x_ada
     assert [r.path for r in x_sandbox.requests_to("POST", "/2/tweets")] == ["/2/tweets"] * 2
 
 
-def test_duplicate_content_not_found_is_permanent(x_sandbox: XSandbox):
+def test_duplicate_content_not_found_is_permanent(x_sandbox: XSandbox) -> None:
     """A duplicate that reconciliation cannot see fails permanently with X's message."""
     settings = x_settings(x_sandbox.base_url)
     adapter = XAdapter(replace(settings, options={"reconcile_count": "5"}))
@@ -173,7 +183,7 @@ def test_duplicate_content_not_found_is_permanent(x_sandbox: XSandbox):
     assert caught.value.status == 403
 
 
-def test_bad_credentials_fail_permanently_with_xs_message(x_sandbox: XSandbox):
+def test_bad_credentials_fail_permanently_with_xs_message(x_sandbox: XSandbox) -> None:
     """A 401 is PermanentError carrying X's own message and status."""
     adapter = XAdapter(x_settings(x_sandbox.base_url, consumer_key="bad"))
 
@@ -184,7 +194,7 @@ def test_bad_credentials_fail_permanently_with_xs_message(x_sandbox: XSandbox):
     assert x_sandbox.live_posts() == []
 
 
-def test_missing_credential_is_named_without_values(x_sandbox: XSandbox):
+def test_missing_credential_is_named_without_values(x_sandbox: XSandbox) -> None:
     """Building the adapter without a credential names the missing key only."""
     with pytest.raises(PermanentError, match=r"credentials\.access_token_secret: missing"):
         XAdapter(x_settings(x_sandbox.base_url, access_token_secret=""))
@@ -192,7 +202,7 @@ def test_missing_credential_is_named_without_values(x_sandbox: XSandbox):
 
 def test_delete_removes_the_tweet_and_tolerates_a_missing_one(
     x_sandbox: XSandbox, x_adapter: XAdapter
-):
+) -> None:
     """delete() removes a tweet; deleting it again is not an error."""
     result = x_adapter.post(make_post())
 
@@ -203,7 +213,7 @@ def test_delete_removes_the_tweet_and_tolerates_a_missing_one(
     assert len(x_sandbox.requests_to("DELETE", "/2/tweets/")) == 2
 
 
-def test_edit_is_refused_as_unsupported(x_adapter: XAdapter):
+def test_edit_is_refused_as_unsupported(x_adapter: XAdapter) -> None:
     """X has no edit endpoint, so edit() fails permanently and can_edit says so."""
     assert not XAdapter.can_edit
     assert not XAdapter.idempotent
@@ -211,13 +221,15 @@ def test_edit_is_refused_as_unsupported(x_adapter: XAdapter):
         x_adapter.edit("1", make_post())
 
 
-def test_verify_returns_the_handle(x_sandbox: XSandbox, x_adapter: XAdapter):
+def test_verify_returns_the_handle(x_sandbox: XSandbox, x_adapter: XAdapter) -> None:
     """verify() calls GET /2/users/me and returns @username."""
     assert x_adapter.verify() == "@sandbox_news"
     assert x_sandbox.requests_to("GET", "/2/users/me")
 
 
-def test_images_are_uploaded_with_alt_text_and_attached(x_sandbox: XSandbox, x_adapter: XAdapter):
+def test_images_are_uploaded_with_alt_text_and_attached(
+    x_sandbox: XSandbox, x_adapter: XAdapter
+) -> None:
     """Each image goes through v1.1 media upload, gets its alt text, and is attached."""
     image = Media(data=b"\x89PNG\r\n\x1a\n" + b"0" * 64, content_type="image/png", alt_text="A map")
 
@@ -254,7 +266,7 @@ def _error_paths(sandbox: XSandbox, adapter: XAdapter) -> list[PlatformError]:
     return errors
 
 
-def test_no_error_or_repr_carries_a_credential():
+def test_no_error_or_repr_carries_a_credential() -> None:
     """No error path puts a credential in str(), repr() or args, nor in the adapter's repr."""
     secrets = [*X_CREDENTIALS.values(), "bad-ck-SECRET-77aa"]
     with XSandbox(bad_credentials={"bad", "bad-ck-SECRET-77aa"}) as sandbox:
