@@ -118,6 +118,11 @@ class Keys:
         return self._k("delivery", channel, story_id)
 
     @property
+    def leases(self) -> str:
+        """Sorted set: posts in ``sending`` by the time their sender's lease ends."""
+        return self._k("leases")
+
+    @property
     def due(self) -> str:
         """Sorted set: post ids by due time (Unix seconds)."""
         return self._k("due")
@@ -125,6 +130,14 @@ class Keys:
     def channel_planned(self, channel: str) -> str:
         """Sorted set: due times of posts planned or sent on one channel."""
         return self._k("channel-planned", channel)
+
+    def media(self, url_digest: str) -> str:
+        """Hash: a fetched lead image (bytes, type, size), by digest of its URL."""
+        return self._k("media", url_digest)
+
+    def channel_lock(self, channel: str) -> str:
+        """Lock held while posts are planned on one channel (spacing needs a stable view)."""
+        return self._k("lock", "channel", channel)
 
     def channel_paused(self, channel: str) -> str:
         """Flag: the channel is paused by an operator."""

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     # Celery: unacked tasks come back after this long when a whole worker dies.
     visibility_timeout: int = 300
     webhook_secret: SecretStr | None = None
+    # A sender holds a claimed post this long; past it the post is reconciled, not re-sent.
+    post_lease_seconds: float = 120.0
 
     @property
     def redis_url_value(self) -> str | None:

@@ -95,6 +95,9 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
             "syndication.websub_ping": {"queue": "render"},
             "syndication.dispatch_due": {"queue": "deliver"},
             "syndication.deliver": {"queue": "deliver"},
+            "syndication.reconcile": {"queue": "deliver"},
+            "syndication.edit_post": {"queue": "deliver"},
+            "syndication.delete_post": {"queue": "deliver"},
             "syndication.noop": {"queue": "ingest"},
         },
         # A task longer than this is killed; must stay below visibility_timeout so that a

@@ -4,6 +4,7 @@ logs, and returns a small JSON-able dict. Each is idempotent (``acks_late`` may 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -15,7 +16,8 @@ from feeds.storage import FeedStorage, refresh_feed
 from feeds.websub import ping_hub
 from syndication.errors import TransientError
 from syndication.inbox import drain_inbox as _drain
-from syndication.ingest import Ingestor
+from syndication.ingest import Ingestor, Outcome
+from syndication.posting import Poster, follow_up
 from workers.app import runtime
 
 log = structlog.get_logger(__name__)
@@ -31,6 +33,32 @@ def schedule_renders(app: Celery, feed_ids: Iterable[str]) -> int:
     for feed_id in feed_ids:
         app.send_task("syndication.render_feed", (feed_id,), countdown=RENDER_DEBOUNCE)
         n += 1
+    return n
+
+
+def _poster(task: Task) -> Poster:
+    rt = runtime(task.app)
+    return Poster(rt.store, rt.config, lease_seconds=rt.settings.post_lease_seconds)
+
+
+def plan_posts(task: Task, outcomes: Iterable[Outcome]) -> int:
+    """Plan the posts of applied events; queue edits and deletes of sent posts."""
+    poster = _poster(task)
+    if not poster.channels:
+        return 0
+    n = 0
+    now = time.time()
+    for outcome in outcomes:
+        if outcome.status != "applied":
+            continue
+        for decision in follow_up(
+            poster, poster.store, outcome.event_type, outcome.article_id, now
+        ):
+            if decision.action == "edit":
+                task.app.send_task("syndication.edit_post", (decision.post_id,))
+            elif decision.action == "delete":
+                task.app.send_task("syndication.delete_post", (decision.post_id,))
+            n += 1
     return n
 
 
@@ -57,6 +85,7 @@ def ingest(self: Task, payload: Any, source: str = "celery") -> dict[str, object
     """Validate and apply one event; plan what it changes."""
     outcome = _ingestor(self).ingest(payload, source=source)
     schedule_renders(self.app, outcome.dirtied)
+    plan_posts(self, [outcome])
     return outcome.to_json()
 
 
@@ -71,6 +100,7 @@ def drain_inbox(self: Task) -> dict[str, object]:
     """Apply what CMSes appended to the inbox stream, in batches."""
     report = _drain(_ingestor(self), runtime(self.app).consumer_name)
     schedule_renders(self.app, report.dirtied)
+    plan_posts(self, report.outcomes)
     if report.entries:
         log.info("inbox.drained", entries=report.entries, feeds=len(report.dirtied))
     return {"entries": report.entries, "feeds": len(report.dirtied)}
@@ -79,8 +109,6 @@ def drain_inbox(self: Task) -> dict[str, object]:
 @shared_task(bind=True, name="syndication.sweep")
 def sweep(self: Task, stale_after: float = 10.0) -> dict[str, object]:
     """Queue a render for feeds left dirty too long (their render task was lost)."""
-    import time
-
     rt = runtime(self.app)
     stale = rt.store.dirty_feeds(older_than=time.time() - stale_after)
     schedule_renders(self.app, stale)
@@ -136,3 +164,68 @@ def websub_ping(self: Task, urls: list[str]) -> dict[str, object]:
     n = ping_hub(hub, urls)
     log.info("websub.pinged", hub=hub, urls=n)
     return {"pinged": n}
+
+
+@shared_task(bind=True, name="syndication.dispatch_due")
+def dispatch_due(self: Task) -> dict[str, object]:
+    """Beat: release posts whose time has come to the deliver queue; recover lost sends."""
+    poster = _poster(self)
+    now = time.time()
+    due = poster.due_now(now)
+    for post_id in due:
+        # Send first, then take it off the due set: a crash in between re-dispatches it,
+        # and the delivery claim makes the second delivery a no-op.
+        self.app.send_task("syndication.deliver", (post_id,))
+        poster.ledger.unschedule(post_id)
+    for post_id in poster.expire_leases(now):
+        self.app.send_task("syndication.reconcile", (post_id,))
+    return {"released": len(due)}
+
+
+@shared_task(
+    bind=True,
+    name="syndication.deliver",
+    autoretry_for=_REDIS_DOWN,
+    retry_backoff=True,
+    max_retries=10,
+)
+def deliver(self: Task, post_id: str) -> dict[str, object]:
+    """Claim one post and send it once; rate limits and outages reschedule it."""
+    status = _poster(self).deliver(post_id, runtime(self.app).consumer_name, time.time())
+    if status == "sent":
+        post = _poster(self).ledger.require(post_id)
+        if post.delete_requested:
+            self.app.send_task("syndication.delete_post", (post_id,))
+    return {"post": post_id, "status": status}
+
+
+@shared_task(bind=True, name="syndication.reconcile")
+def reconcile(self: Task, post_id: str) -> dict[str, object]:
+    """Resolve a post whose send had an unknown outcome, without re-sending blindly."""
+    return {"post": post_id, "status": _poster(self).reconcile(post_id, time.time())}
+
+
+@shared_task(
+    bind=True,
+    name="syndication.edit_post",
+    autoretry_for=(TransientError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=8,
+)
+def edit_post(self: Task, post_id: str) -> dict[str, object]:
+    """Edit a sent post after its article was updated (where the platform can)."""
+    return {"post": post_id, "status": _poster(self).edit(post_id, time.time())}
+
+
+@shared_task(
+    bind=True,
+    name="syndication.delete_post",
+    autoretry_for=(TransientError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=8,
+)
+def delete_post(self: Task, post_id: str) -> dict[str, object]:
+    """Delete a sent post after its article was unpublished (where the channel allows)."""
+    return {"post": post_id, "status": _poster(self).delete(post_id, time.time())}

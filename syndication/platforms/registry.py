@@ -17,6 +17,11 @@ __all__ = ["ADAPTERS", "AdapterFactory", "adapter_class", "make_adapter"]
 ADAPTERS: dict[str, str] = {
     "x": "syndication.platforms.x:XAdapter",
     "mastodon": "syndication.platforms.mastodon:MastodonAdapter",
+    "telegram": "syndication.platforms.telegram:TelegramAdapter",
+    "facebook": "syndication.platforms.facebook:FacebookAdapter",
+    "bluesky": "syndication.platforms.bluesky:BlueskyAdapter",
+    "linkedin": "syndication.platforms.linkedin:LinkedInAdapter",
+    "threads": "syndication.platforms.threads:ThreadsAdapter",
 }
 
 
