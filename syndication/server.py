@@ -1,0 +1,696 @@
+"""``syndication serve``: the ASGI app that serves feeds and takes signed events over HTTP.
+
+Endpoints: ``GET|HEAD /feeds/...`` (rendered documents, read from Redis, never rendered here),
+``POST /events`` (HMAC-signed event JSON, queued for the ingest task), ``GET /healthz``,
+``GET /readyz``, ``GET /metrics`` and ``GET /openapi.json``.
+
+Feeds are the hot path. Each process keeps every document it served (bytes, gzip bytes, ETag
+and prebuilt headers) in memory and trusts it for ``freshness_ttl`` seconds; after that, one
+``HGET`` of the ETag (off the event loop) tells whether the document changed, and only then is
+the body fetched again. Feed requests skip Starlette's router and middleware entirely.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from email.utils import formatdate, parsedate_to_datetime
+from functools import lru_cache
+from typing import Any
+
+import anyio.to_thread
+import redis
+import structlog
+from pydantic import TypeAdapter
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from syndication import metrics
+from syndication.catalog import UnknownFeedError, parse_feed_path
+from syndication.config import Config
+from syndication.connection import connect
+from syndication.documents import OPML_PATH, Document, DocumentStore
+from syndication.errors import EventValidationError
+from syndication.events import ArticleEvent, parse_event_json
+from syndication.ingest import Ingestor
+from syndication.keys import Keys
+from syndication.settings import Settings
+from syndication.store import Store
+
+log = structlog.get_logger(__name__)
+
+Enqueue = Callable[[dict[str, Any]], object]
+
+TIMESTAMP_HEADER = "x-syndication-timestamp"
+SIGNATURE_HEADER = "x-syndication-signature"
+SIGNATURE_WINDOW = 300
+HEARTBEAT_STALE = 60.0
+BACKLOG_LIMIT = 10_000
+FRESHNESS_TTL = 1.0
+READY_TIMEOUT = 3.0
+
+
+# --- conditional requests and content coding (pure) -----------------------------------------
+_STAR = frozenset({b"*"})
+
+
+@lru_cache(maxsize=1024)
+def _entity_tags(header: bytes) -> frozenset[bytes]:
+    """The opaque tags of an ``If-None-Match`` list, ``W/`` dropped (weak comparison)."""
+    tags = set()
+    for part in header.split(b","):
+        tag = part.strip()
+        if tag == b"*":
+            return _STAR
+        tags.add(tag.removeprefix(b"W/"))
+    return frozenset(tags)
+
+
+def is_etag_match(if_none_match: bytes, etag: bytes) -> bool:
+    """RFC 9110 §13.1.2: does any tag in the list weakly match ``etag`` (or is it ``*``)?"""
+    tags = _entity_tags(if_none_match)
+    return tags is _STAR or etag.removeprefix(b"W/") in tags
+
+
+@lru_cache(maxsize=1024)
+def _http_date(header: bytes) -> float | None:
+    try:
+        return parsedate_to_datetime(header.decode("latin-1")).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def is_not_modified_since(if_modified_since: bytes, last_modified: float) -> bool:
+    """RFC 9110 §13.1.3: true when the document did not change after the given date.
+
+    An unparseable date is ignored (the condition is then false, and the full body is sent).
+    """
+    since = _http_date(if_modified_since)
+    return since is not None and int(last_modified) <= since
+
+
+@lru_cache(maxsize=1024)
+def accepts_gzip(accept_encoding: bytes) -> bool:
+    """RFC 9110 §12.5.3: is gzip acceptable (named, or by ``*``, with a non-zero q)?"""
+    star: bool | None = None
+    for part in accept_encoding.lower().split(b","):
+        name, _, params = part.partition(b";")
+        q = 1.0
+        for param in params.split(b";"):
+            key, _, value = param.strip().partition(b"=")
+            if key == b"q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        coding = name.strip()
+        if coding in (b"gzip", b"x-gzip"):
+            return q > 0
+        if coding == b"*":
+            star = q > 0
+    return bool(star)
+
+
+# --- the in-process document cache ----------------------------------------------------------
+class _Entry:
+    """One document as this process serves it, with every header list built once."""
+
+    __slots__ = (
+        "body",
+        "etag",
+        "fresh_until",
+        "gzip",
+        "last_modified",
+        "ok",
+        "ok_gzip",
+        "unmodified",
+        "unmodified_gzip",
+    )
+
+    def __init__(self, doc: Document, cache_control: str, fresh_until: float) -> None:
+        self.etag = doc.etag.encode()
+        self.last_modified = doc.last_modified
+        self.body = doc.body
+        self.gzip = doc.gzip
+        self.fresh_until = fresh_until
+        # The gzip body is a different byte sequence from the same content: its validator is
+        # the weak form of the same tag (as Django's GZipMiddleware does), which If-None-Match
+        # still matches because it compares weakly.
+        gzip_etag = b"W/" + self.etag
+        common = [
+            (b"last-modified", formatdate(doc.last_modified, usegmt=True).encode()),
+            (b"cache-control", cache_control.encode()),
+            (b"vary", b"Accept-Encoding"),
+        ]
+        self.unmodified = [(b"etag", self.etag), *common]
+        self.unmodified_gzip = [(b"etag", gzip_etag), *common]
+        self.ok = [
+            *self.unmodified,
+            (b"content-type", doc.content_type.encode()),
+            (b"content-length", str(len(doc.body)).encode()),
+        ]
+        self.ok_gzip = [
+            *self.unmodified_gzip,
+            (b"content-type", doc.content_type.encode()),
+            (b"content-encoding", b"gzip"),
+            (b"content-length", str(len(doc.gzip)).encode()),
+        ]
+
+
+class RedisUnavailable(Exception):
+    """Redis did not answer and the document is not cached in this process."""
+
+
+class DocumentCache:
+    """Documents by path, trusted for ``ttl`` seconds, then revalidated by ETag."""
+
+    def __init__(self, documents: DocumentStore, cache_control: str, ttl: float) -> None:
+        self.documents = documents
+        self.cache_control = cache_control
+        self.ttl = ttl
+        self.entries: dict[str, _Entry] = {}
+        # One refresh per path at a time: concurrent requests for a stale path wait for it.
+        self._inflight: dict[str, asyncio.Future[_Entry | None]] = {}
+
+    async def get(self, path: str) -> _Entry | None:
+        """The current document at ``path``, or None when none is stored."""
+        entry = self.entries.get(path)
+        if entry is not None and time.monotonic() < entry.fresh_until:
+            return entry
+        pending = self._inflight.get(path)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[_Entry | None] = asyncio.get_running_loop().create_future()
+        self._inflight[path] = future
+        try:
+            entry = await anyio.to_thread.run_sync(self._refresh, path, entry)
+        except RedisUnavailable as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved here, so asyncio does not warn when nobody waits
+            raise
+        else:
+            future.set_result(entry)
+            return entry
+        finally:
+            del self._inflight[path]
+
+    def _refresh(self, path: str, old: _Entry | None) -> _Entry | None:
+        fresh_until = time.monotonic() + self.ttl
+        try:
+            etag = self.documents.etag(path)
+            if etag is None:
+                self.entries.pop(path, None)
+                return None
+            if old is not None and old.etag == etag.encode():
+                old.fresh_until = fresh_until
+                return old
+            doc = self.documents.get(path)
+        except redis.RedisError as exc:
+            # Serving a document a few seconds old beats failing while Redis restarts.
+            if old is not None:
+                log.warning("feed.stale_served", path=path, error=type(exc).__name__)
+                return old
+            raise RedisUnavailable(path) from None
+        if doc is None:
+            self.entries.pop(path, None)
+            return None
+        entry = _Entry(doc, self.cache_control, fresh_until)
+        self.entries[path] = entry
+        return entry
+
+
+def _json_body(status: int, document: object) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    body = json.dumps(document, ensure_ascii=False).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store" if status >= 500 else b"public, max-age=10"),
+    ]
+    return headers, body
+
+
+class FeedEndpoint:
+    """A plain ASGI app for ``GET``/``HEAD`` of ``/feeds/...``: bytes from the cache, no render."""
+
+    def __init__(self, cache: DocumentCache, config: Config) -> None:
+        self.cache = cache
+        self.feeds = config.feeds
+        self._counted = {
+            s: metrics.HTTP_REQUESTS.labels("/feeds", str(s)) for s in (200, 304, 404, 405, 503)
+        }
+
+    def _is_feed_path(self, path: str) -> UnknownFeedError | None:
+        if path == OPML_PATH:
+            return None
+        try:
+            parse_feed_path(path, self.feeds)
+        except UnknownFeedError as exc:
+            return exc
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope["method"]
+        path: str = scope["path"]
+        if method not in ("GET", "HEAD"):
+            await self._error(
+                send, 405, f"method: {method} not allowed", ((b"allow", b"GET, HEAD"),)
+            )
+            return
+        # A path already cached was valid when cached, and config does not change in-process.
+        if path not in self.cache.entries and (problem := self._is_feed_path(path)):
+            await self._error(send, 404, str(problem))
+            return
+        try:
+            entry = await self.cache.get(path)
+        except RedisUnavailable:
+            await self._error(send, 503, "redis: unavailable", ((b"retry-after", b"5"),))
+            return
+        if entry is None:
+            await self._error(send, 404, f"path: not rendered yet: {path!r}")
+            return
+        if_none_match = if_modified_since = accept = b""
+        for name, value in scope["headers"]:
+            if name == b"if-none-match":
+                if_none_match = value
+            elif name == b"if-modified-since":
+                if_modified_since = value
+            elif name == b"accept-encoding":
+                accept = value
+        gzipped = bool(accept) and accepts_gzip(accept)
+        # If-Modified-Since counts only when the client sent no If-None-Match (RFC 9110 §13.2.2).
+        if (if_none_match and is_etag_match(if_none_match, entry.etag)) or (
+            not if_none_match
+            and if_modified_since
+            and is_not_modified_since(if_modified_since, entry.last_modified)
+        ):
+            headers = entry.unmodified_gzip if gzipped else entry.unmodified
+            await send({"type": "http.response.start", "status": 304, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            self._counted[304].inc()
+            return
+        headers, body = (entry.ok_gzip, entry.gzip) if gzipped else (entry.ok, entry.body)
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
+        self._counted[200].inc()
+
+    async def _error(
+        self,
+        send: Send,
+        status: int,
+        message: str,
+        extra: tuple[tuple[bytes, bytes], ...] = (),
+    ) -> None:
+        headers, body = _json_body(status, {"errors": [message]})
+        headers.extend(extra)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        self._counted[status].inc()
+
+
+# --- signed events ---------------------------------------------------------------------------
+def signature_for(secret: bytes, timestamp: str, body: bytes) -> str:
+    """The ``X-Syndication-Signature`` value for ``body`` sent at ``timestamp``."""
+    digest = hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def check_timestamp(timestamp: str | None, now: float, window: float) -> str | None:
+    """Why the timestamp header is unacceptable (missing, malformed, outside the window)."""
+    if not timestamp:
+        return f"{TIMESTAMP_HEADER}: required"
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        return f"{TIMESTAMP_HEADER}: not Unix seconds"
+    if abs(now - int(timestamp)) > window:
+        return f"{TIMESTAMP_HEADER}: outside the {int(window)} s window (replay or clock skew)"
+    return None
+
+
+def is_signature_valid(secret: bytes, timestamp: str, body: bytes, signature: str) -> bool:
+    """Constant-time comparison of ``signature`` with the one ``secret`` gives."""
+    expected = signature_for(secret, timestamp, body).encode()
+    return hmac.compare_digest(expected, signature.strip().lower().encode("latin-1"))
+
+
+class CeleryEnqueue:
+    """Queue a valid event for the ``syndication.ingest`` task (the Celery app made lazily)."""
+
+    def __init__(self, settings: Settings, config: Config) -> None:
+        self._settings = settings
+        self._config = config
+        self._app: Any = None
+        self._lock = threading.Lock()
+
+    def __call__(self, event: dict[str, Any]) -> object:
+        """Send one event; blocking (call it from a worker thread)."""
+        if self._app is None:
+            with self._lock:
+                if self._app is None:
+                    from workers.app import create_app as create_celery_app
+
+                    self._app = create_celery_app(self._settings, self._config)
+        return self._app.send_task("syndication.ingest", (event,), kwargs={"source": "http"})
+
+
+async def _read_limited(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it grows past ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+# --- readiness -------------------------------------------------------------------------------
+def _alive(seen: Mapping[bytes, bytes], now: float, stale_after: float) -> dict[str, Any]:
+    ages = {}
+    for name, value in seen.items():
+        try:
+            ages[name.decode(errors="replace")] = round(now - float(value), 1)
+        except ValueError:
+            continue
+    alive = sorted(n for n, age in ages.items() if age <= stale_after)
+    return {
+        "ok": bool(alive),
+        "alive": alive,
+        "last_seen_seconds": min(ages.values(), default=None),
+    }
+
+
+def readiness(
+    store: Store, now: float, *, stale_after: float, backlog_limit: int
+) -> dict[str, dict[str, Any]]:
+    """Every readiness check by name, each with ``ok`` and what it saw (blocking)."""
+    try:
+        store.r.ping()
+    except redis.RedisError as exc:
+        down = {"ok": False, "error": "redis unreachable"}
+        return {
+            "redis": {"ok": False, "error": f"{type(exc).__name__}"},
+            "workers": down,
+            "beat": down,
+            "backlog": down,
+        }
+    keys = store.keys
+    pipe = store.r.pipeline(transaction=False)
+    pipe.hgetall(keys.heartbeat("worker"))
+    pipe.hgetall(keys.heartbeat("beat"))
+    pipe.xlen(keys.inbox)
+    for queue in metrics.QUEUES:
+        pipe.llen(metrics.celery_queue_key(keys.prefix, queue))
+    workers, beat, inbox, *lengths = pipe.execute()
+    queues = dict(zip(metrics.QUEUES, (int(n) for n in lengths), strict=True))
+    total = int(inbox) + sum(queues.values())
+    return {
+        "redis": {"ok": True},
+        "workers": _alive(workers, now, stale_after),
+        "beat": _alive(beat, now, stale_after),
+        "backlog": {
+            "ok": total <= backlog_limit,
+            "total": total,
+            "limit": backlog_limit,
+            "inbox": int(inbox),
+            "queues": queues,
+        },
+    }
+
+
+# --- OpenAPI ---------------------------------------------------------------------------------
+def _errors_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {"errors": {"type": "array", "items": {"type": "string"}}},
+        "required": ["errors"],
+    }
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 description of every endpoint; event schemas come from the models."""
+    event_schema = TypeAdapter(ArticleEvent).json_schema(
+        ref_template="#/components/schemas/{model}"
+    )
+    schemas: dict[str, Any] = event_schema.pop("$defs", {})
+    schemas["Event"] = event_schema
+    schemas["Errors"] = _errors_schema()
+    errors = {"application/json": {"schema": {"$ref": "#/components/schemas/Errors"}}}
+    feed = {
+        "parameters": [
+            {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}},
+            {"name": "If-Modified-Since", "in": "header", "schema": {"type": "string"}},
+            {"name": "Accept-Encoding", "in": "header", "schema": {"type": "string"}},
+        ],
+        "responses": {
+            "200": {
+                "description": "The document (gzip when accepted), with ETag, Last-Modified, "
+                "Cache-Control and Vary: Accept-Encoding.",
+                "content": {
+                    t: {"schema": {"type": "string"}}
+                    for t in (
+                        "application/rss+xml",
+                        "application/atom+xml",
+                        "application/feed+json",
+                        "text/x-opml",
+                    )
+                },
+            },
+            "304": {"description": "Not modified (If-None-Match or If-Modified-Since)."},
+            "404": {"description": "No such feed, or not rendered yet.", "content": errors},
+        },
+    }
+    lang = {"name": "lang", "in": "path", "required": True, "schema": {"type": "string"}}
+    ext = {
+        "name": "ext",
+        "in": "path",
+        "required": True,
+        "schema": {"enum": ["rss", "atom", "json"]},
+    }
+    slug = {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}
+    paths: dict[str, Any] = {
+        "/feeds/{lang}/all.{ext}": {
+            "get": {**feed, "parameters": [lang, ext, *feed["parameters"]]}
+        },
+        "/feeds/index.opml": {"get": feed},
+    }
+    for kind in ("category", "author", "tag"):
+        paths[f"/feeds/{{lang}}/{kind}/{{slug}}.{{ext}}"] = {
+            "get": {**feed, "parameters": [lang, slug, ext, *feed["parameters"]]}
+        }
+    paths["/events"] = {
+        "post": {
+            "summary": "Publish one article event (HMAC-SHA256 signed).",
+            "description": "Sign `{timestamp}.{raw body}` with the shared secret; send the Unix "
+            "time in X-Syndication-Timestamp and `sha256=<hex>` in X-Syndication-Signature. "
+            f"Requests more than {SIGNATURE_WINDOW} s from the server's clock are refused.",
+            "security": [{"timestamp": [], "signature": []}],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Event"}}},
+            },
+            "responses": {
+                "202": {
+                    "description": "Queued for ingestion.",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "event_id": {"type": "string"},
+                                    "status": {"const": "queued"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "401": {"description": "Missing, stale or wrong signature.", "content": errors},
+                "413": {"description": "Body larger than the event size limit.", "content": errors},
+                "422": {"description": "Invalid event; kept as a dead letter.", "content": errors},
+                "503": {
+                    "description": "No webhook secret configured, or queue down.",
+                    "content": errors,
+                },
+            },
+        }
+    }
+    for path, summary in (
+        ("/healthz", "The process is up."),
+        ("/readyz", "Redis, workers, beat and backlog are fine (503 names what is not)."),
+        ("/metrics", "Prometheus text exposition."),
+        ("/openapi.json", "This document."),
+    ):
+        paths[path] = {"get": {"summary": summary, "responses": {"200": {"description": "OK"}}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "syndication", "version": "1"},
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "timestamp": {"type": "apiKey", "in": "header", "name": "X-Syndication-Timestamp"},
+                "signature": {"type": "apiKey", "in": "header", "name": "X-Syndication-Signature"},
+            },
+        },
+    }
+
+
+# --- the application -------------------------------------------------------------------------
+class SyndicationApp(Starlette):
+    """Starlette, except that feed requests go straight to :class:`FeedEndpoint`.
+
+    Feeds are most of the traffic and need neither routing nor middleware, so they bypass
+    both; middleware added to this app therefore never sees feed requests.
+    """
+
+    feed_endpoint: FeedEndpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Dispatch ``/feeds/...`` directly; everything else through Starlette."""
+        if scope["type"] == "http" and scope["path"].startswith("/feeds/"):
+            await self.feed_endpoint(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+def _reject(status: int, reason: str, message: str) -> JSONResponse:
+    metrics.EVENTS_REJECTED.labels(reason).inc()
+    metrics.HTTP_REQUESTS.labels("/events", str(status)).inc()
+    log.info("event.refused", reason=reason, status=status)
+    return JSONResponse({"errors": [message]}, status_code=status)
+
+
+def create_app(
+    settings: Settings,
+    config: Config,
+    *,
+    enqueue: Enqueue | None = None,
+    store: Store | None = None,
+    freshness_ttl: float = FRESHNESS_TTL,
+    signature_window: float = SIGNATURE_WINDOW,
+    heartbeat_stale: float = HEARTBEAT_STALE,
+    backlog_limit: int = BACKLOG_LIMIT,
+    post_counts: metrics.PostCounts | None = None,
+) -> Starlette:
+    """The ASGI app for ``settings`` and ``config``.
+
+    Args:
+        enqueue: called (in a worker thread) with each valid event's JSON; defaults to
+            sending the ``syndication.ingest`` Celery task.
+        store: the Redis store; made from ``settings`` when omitted.
+        freshness_ttl: seconds a served document is trusted without asking Redis; 0 checks
+            its ETag on every request.
+        signature_window: how far (seconds) a request's timestamp may be from now.
+        heartbeat_stale: a worker or beat not seen for this long counts as gone.
+        backlog_limit: inbox plus queued tasks above which ``/readyz`` fails.
+        post_counts: ``{(platform, status): count}`` for ``/metrics``, from the posts ledger.
+    """
+    store = store or Store(
+        connect(settings), Keys(settings.prefix), event_memory_seconds=settings.event_memory_seconds
+    )
+    enqueue = enqueue or CeleryEnqueue(settings, config)
+    ingestor = Ingestor(store, config, settings.limits)
+    collector = metrics.RedisCollector(store, post_counts=post_counts)
+    limit = settings.limits.event_bytes
+    spec = openapi_document()
+
+    async def post_event(request: Request) -> Response:
+        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+        if not secret:
+            # Never accept unsigned events: without a secret nothing can be authenticated.
+            return _reject(
+                503, "no_secret", "webhook: SYNDICATION_WEBHOOK_SECRET is not set on the server"
+            )
+        timestamp = request.headers.get(TIMESTAMP_HEADER)
+        signature = request.headers.get(SIGNATURE_HEADER)
+        problem = check_timestamp(timestamp, time.time(), signature_window)
+        if problem or not timestamp:
+            reason = "unsigned" if not (timestamp or signature) else "stale"
+            return _reject(401, reason, problem or "")
+        if not signature:
+            return _reject(401, "unsigned", f"{SIGNATURE_HEADER}: required")
+        declared = request.headers.get("content-length", "")
+        too_big = f"event: larger than {limit} bytes"
+        if declared.isdigit() and int(declared) > limit:
+            return _reject(413, "oversize", too_big)
+        body = await _read_limited(request, limit)
+        if body is None:
+            return _reject(413, "oversize", too_big)
+        if not is_signature_valid(secret.encode(), timestamp, body, signature):
+            return _reject(401, "bad_signature", f"{SIGNATURE_HEADER}: does not match the body")
+        try:
+            parsed = parse_event_json(body, settings.limits)
+        except EventValidationError as exc:
+            # Only signed requests get here, so a stranger cannot fill the dead-letter store.
+            outcome = await anyio.to_thread.run_sync(ingestor.reject, body, exc.errors, "http")
+            metrics.EVENTS_REJECTED.labels("invalid").inc()
+            metrics.HTTP_REQUESTS.labels("/events", "422").inc()
+            document: dict[str, Any] = {"errors": list(outcome.errors)}
+            document.update(event_id=outcome.event_id, dead_letter=outcome.dead_letter)
+            return JSONResponse(document, status_code=422)
+        event_id = parsed.event.id
+        try:
+            await anyio.to_thread.run_sync(enqueue, parsed.to_json())
+        except Exception:
+            # The sender keeps the event and retries on 503; the cause is logged here once.
+            log.exception("event.queue_failed", event_id=event_id)
+            return _reject(503, "queue_error", "queue: could not queue the event; retry later")
+        metrics.EVENTS_ACCEPTED.labels("http").inc()
+        metrics.HTTP_REQUESTS.labels("/events", "202").inc()
+        log.info("event.queued", event_id=event_id, source="http", bytes=len(body))
+        return JSONResponse({"event_id": event_id, "status": "queued"}, status_code=202)
+
+    async def healthz(request: Request) -> Response:
+        metrics.HTTP_REQUESTS.labels("/healthz", "200").inc()
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        def check() -> dict[str, dict[str, Any]]:
+            return readiness(
+                store, time.time(), stale_after=heartbeat_stale, backlog_limit=backlog_limit
+            )
+
+        try:
+            with anyio.fail_after(READY_TIMEOUT):
+                checks = await anyio.to_thread.run_sync(check, abandon_on_cancel=True)
+        except TimeoutError:
+            timeout = {"ok": False, "error": f"no answer within {READY_TIMEOUT} s"}
+            checks = {name: timeout for name in ("redis", "workers", "beat", "backlog")}
+        failing = [name for name, result in checks.items() if not result["ok"]]
+        status = 503 if failing else 200
+        metrics.HTTP_REQUESTS.labels("/readyz", str(status)).inc()
+        document = {
+            "status": "unready" if failing else "ready",
+            "failing": failing,
+            "checks": checks,
+        }
+        return JSONResponse(document, status_code=status)
+
+    async def metrics_endpoint(request: Request) -> Response:
+        metrics.HTTP_REQUESTS.labels("/metrics", "200").inc()
+        body = await anyio.to_thread.run_sync(metrics.render, collector)
+        return Response(body, media_type=metrics.CONTENT_TYPE)
+
+    async def openapi(request: Request) -> Response:
+        metrics.HTTP_REQUESTS.labels("/openapi.json", "200").inc()
+        return JSONResponse(spec)
+
+    app = SyndicationApp(
+        routes=[
+            Route("/events", post_event, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET", "HEAD"]),
+            Route("/readyz", readyz, methods=["GET", "HEAD"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
+            Route("/openapi.json", openapi, methods=["GET"]),
+        ]
+    )
+    cache = DocumentCache(DocumentStore(store), config.feeds.cache_control, freshness_ttl)
+    app.feed_endpoint = FeedEndpoint(cache, config)
+    return app
