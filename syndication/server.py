@@ -694,3 +694,20 @@ def create_app(
     cache = DocumentCache(DocumentStore(store), config.feeds.cache_control, freshness_ttl)
     app.feed_endpoint = FeedEndpoint(cache, config)
     return app
+
+
+def app_from_environment() -> Starlette:
+    """The uvicorn factory of ``syndication serve``: settings and config from the environment.
+
+    Each uvicorn worker process calls this once; ``syndication serve`` has put its options
+    into the environment first.
+    """
+    import os
+
+    from syndication.config import load_config
+    from syndication.logging import configure_logging
+
+    configure_logging(os.environ.get("SYNDICATION_LOG_LEVEL", "INFO"))
+    settings = Settings()
+    ttl = float(os.environ.get("SYNDICATION_SERVE_FRESHNESS_TTL", FRESHNESS_TTL))
+    return create_app(settings, load_config(settings.config_path), freshness_ttl=ttl)

@@ -11,6 +11,7 @@ from syndication.cli.articles import articles
 from syndication.cli.dlq import dlq
 from syndication.cli.publish import publish
 from syndication.cli.run import beat, redis_group, worker
+from syndication.cli.serve import serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -61,6 +62,7 @@ def cli(
 
 for command in (publish, dlq, articles, worker, beat, redis_group):
     cli.add_command(command)
+cli.add_command(serve)
 
 
 def main() -> None:
