@@ -8,7 +8,10 @@ import click
 
 from syndication.cli._context import CliContext
 from syndication.cli.articles import articles
+from syndication.cli.config_cmd import config_group
+from syndication.cli.demo_cmd import demo
 from syndication.cli.dlq import dlq
+from syndication.cli.posts import channels, posts
 from syndication.cli.publish import publish
 from syndication.cli.run import beat, redis_group, worker
 from syndication.cli.serve import serve
@@ -60,7 +63,18 @@ def cli(
     )
 
 
-for command in (publish, dlq, articles, worker, beat, redis_group):
+for command in (
+    publish,
+    demo,
+    dlq,
+    articles,
+    posts,
+    channels,
+    config_group,
+    worker,
+    beat,
+    redis_group,
+):
     cli.add_command(command)
 cli.add_command(serve)
 

@@ -1,0 +1,330 @@
+"""``syndication posts`` and ``syndication channels``: the social side for operators."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import click
+
+from syndication.cli._context import CliContext, err, pass_ctx, print_json, print_table
+from syndication.errors import PlatformError, StoreError, SyndicationError
+from syndication.ledger import OPEN, Ledger, Post, PostStatus
+from syndication.posting import Poster, compose, default_adapter
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds") if ts else ""
+
+
+def _doc(post: Post, *, full: bool = False) -> dict[str, object]:
+    doc: dict[str, object] = {
+        "id": post.id,
+        "channel": post.channel,
+        "platform": post.platform,
+        "article_id": post.article_id,
+        "status": post.status.value,
+        "due_at": _when(post.due_at),
+        "attempts": post.attempts,
+        "remote_id": post.remote_id or None,
+        "remote_url": post.remote_url or None,
+        "sent_at": _when(post.sent_at) or None,
+        "last_error": post.last_error or None,
+        "approved": post.approved,
+        "note": post.note or None,
+    }
+    if full:
+        doc.update(
+            text=post.text,
+            link=post.link,
+            idempotency_key=post.idempotency_key,
+            history=list(post.history),
+        )
+    return doc
+
+
+def _poster(ctx: CliContext) -> Poster:
+    return Poster(ctx.store, ctx.config)
+
+
+def _post(ledger: Ledger, post_id: str) -> Post:
+    try:
+        return ledger.require(post_id)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group()
+def posts() -> None:
+    """Inspect and steer the social posts ledger."""
+
+
+@posts.command("list")
+@click.option("--status", type=click.Choice([s.value for s in PostStatus]), default=None)
+@click.option("--channel", default=None)
+@click.option("--limit", default=200, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@pass_ctx
+def list_(
+    ctx: CliContext, status: str | None, channel: str | None, limit: int, as_json: bool
+) -> None:
+    """List posts, newest first."""
+    ledger = Ledger(ctx.store)
+    found = [
+        p
+        for p in ledger.many(ledger.all_ids(limit=100_000))
+        if (status is None or p.status == status) and (channel is None or p.channel == channel)
+    ]
+    found = found[:limit]
+    if as_json:
+        print_json({"posts": [_doc(p) for p in found]})
+        return
+    print_table(
+        "Posts",
+        ["id", "status", "due", "attempts", "remote", "last error"],
+        [
+            [
+                p.id,
+                p.status.value,
+                _when(p.due_at),
+                p.attempts,
+                p.remote_url or p.remote_id,
+                p.last_error[:60],
+            ]
+            for p in found
+        ],
+    )
+
+
+@posts.command()
+@click.argument("post_id")
+@pass_ctx
+def show(ctx: CliContext, post_id: str) -> None:
+    """Print one post with its text and history as JSON."""
+    print_json(_doc(_post(Ledger(ctx.store), post_id), full=True))
+
+
+@posts.command()
+@click.argument("post_id")
+@pass_ctx
+def cancel(ctx: CliContext, post_id: str) -> None:
+    """Cancel a post that was not sent yet (or drop an uncertain one)."""
+    ledger = Ledger(ctx.store)
+    post = _post(ledger, post_id)
+    now = time.time()
+    ok = ledger.cancel(post_id, now, "cancelled by an operator") or ledger.transition(
+        post_id, PostStatus.UNCERTAIN, PostStatus.CANCELLED, now, "cancelled by an operator"
+    )
+    if not ok:
+        raise click.ClickException(
+            f"{post_id} is {post.status.value}: only planned, due or uncertain posts can be cancelled"
+        )
+    err.print(f"cancelled {post_id}")
+
+
+@posts.command()
+@click.argument("post_id")
+@pass_ctx
+def retry(ctx: CliContext, post_id: str) -> None:
+    """Send a failed or uncertain post again now (an operator's decision)."""
+    ledger = Ledger(ctx.store)
+    post = _post(ledger, post_id)
+    now = time.time()
+    for status in (PostStatus.FAILED, PostStatus.UNCERTAIN):
+        if ledger.transition(
+            post_id, status, PostStatus.PLANNED, now, "retry asked by an operator", attempts=0
+        ):
+            ledger.schedule(post_id, now, now, "due now")
+            err.print(f"{post_id} is due now")
+            return
+    raise click.ClickException(
+        f"{post_id} is {post.status.value}: only failed or uncertain posts can be retried"
+    )
+
+
+@posts.command()
+@click.argument("post_id")
+@pass_ctx
+def approve(ctx: CliContext, post_id: str) -> None:
+    """Approve a post on a channel that requires approval."""
+    ledger = Ledger(ctx.store)
+    post = _post(ledger, post_id)
+    if post.approved or post.status not in OPEN:
+        raise click.ClickException(f"{post_id} does not await approval ({post.status.value})")
+    now = time.time()
+    ledger.update(post_id, now, "approved by an operator", approved=True)
+    ledger.schedule(post_id, max(post.due_at, now), now, "approved")
+    err.print(f"approved {post_id}, due {_when(max(post.due_at, now))}")
+
+
+@posts.command()
+@click.argument("article_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@pass_ctx
+def preview(ctx: CliContext, article_id: str, as_json: bool) -> None:
+    """Show what each routed channel would post for an article, fitted, without posting."""
+    from syndication.channels import route_article
+
+    article = ctx.store.get_article(article_id)
+    if article is None:
+        raise click.ClickException(f"no article {article_id!r}")
+    rows = []
+    for name in route_article(article, ctx.config.routing, ctx.config.channels):
+        channel = ctx.config.channel(name)
+        try:
+            text = compose(channel, article)
+        except SyndicationError as exc:
+            text = f"(cannot fit: {exc})"
+        rows.append({"channel": name, "platform": channel.platform, "text": text})
+    if as_json:
+        print_json({"article": article_id, "previews": rows})
+        return
+    for row in rows:
+        click.echo(f"── {row['channel']} ({row['platform']}) ──\n{row['text']}\n")
+    if not rows:
+        err.print("No channel routes this article.")
+
+
+@posts.command()
+@click.argument("article_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@pass_ctx
+def explain(ctx: CliContext, article_id: str, as_json: bool) -> None:
+    """Explain, per channel, why an article was or was not posted, and when it will be."""
+    from syndication.channels import is_too_old, route_article
+
+    article = ctx.store.get_article(article_id)
+    if article is None:
+        raise click.ClickException(f"no article {article_id!r}")
+    ledger = Ledger(ctx.store)
+    routed = set(route_article(article, ctx.config.routing, ctx.config.channels))
+    by_channel = {p.channel: p for p in ledger.for_article(article_id)}
+    paused = ledger.paused(c.name for c in ctx.config.channels)
+    rows = []
+    now = datetime.now(UTC)
+    for channel in ctx.config.channels:
+        post = by_channel.get(channel.name)
+        if post is not None:
+            why = f"{post.status.value}" + (
+                f", due {_when(post.due_at)}" if post.status in OPEN else ""
+            )
+            why += "; channel paused" if channel.name in paused else ""
+            why += "; awaiting approval" if not post.approved else ""
+            why += f"; {post.last_error}" if post.last_error else ""
+        elif channel.name not in routed:
+            why = "no route sends it here (category, language or tags do not match)"
+        elif is_too_old(channel, article, now):
+            why = f"too old for this channel (max_age {channel.max_age})"
+        else:
+            story = article.id if channel.allow_translations else article.story_id
+            owner = ledger.delivery_owner(story, channel.name)
+            why = f"story already posted here as {owner}" if owner else "not planned yet"
+        rows.append({"channel": channel.name, "post": post.id if post else None, "why": why})
+    if as_json:
+        print_json({"article": article_id, "channels": rows})
+    else:
+        print_table(
+            f"Why {article_id}",
+            ["channel", "post", "why"],
+            [[r["channel"], r["post"], r["why"]] for r in rows],
+        )
+
+
+@click.group()
+def channels() -> None:
+    """List, pause, resume and check the configured channels."""
+
+
+@channels.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@pass_ctx
+def channels_list(ctx: CliContext, as_json: bool) -> None:
+    """List channels with their platform, language and state (secrets never shown)."""
+    ledger = Ledger(ctx.store)
+    paused = ledger.paused(c.name for c in ctx.config.channels)
+    counts = ledger.counts()
+    rows = []
+    for c in ctx.config.channels:
+        by_status = {s: n for (ch, s), n in counts.items() if ch == c.name}
+        rows.append(
+            {
+                "name": c.name,
+                "platform": c.platform,
+                "language": c.language,
+                "paused": c.name in paused,
+                "api_base_url": c.api_base_url,
+                "credentials_from": sorted(c.credentials.values()),
+                "posts": by_status,
+            }
+        )
+    if as_json:
+        print_json({"channels": rows})
+        return
+    print_table(
+        "Channels",
+        ["name", "platform", "lang", "state", "posts"],
+        [
+            [
+                r["name"],
+                r["platform"],
+                r["language"],
+                "paused" if r["paused"] else "active",
+                ", ".join(f"{k} {v}" for k, v in sorted(r["posts"].items())),
+            ]  # type: ignore[union-attr]
+            for r in rows
+        ],
+    )
+
+
+def _channel_name(ctx: CliContext, name: str) -> str:
+    try:
+        return ctx.config.channel(name).name
+    except SyndicationError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@channels.command()
+@click.argument("name")
+@pass_ctx
+def pause(ctx: CliContext, name: str) -> None:
+    """Pause a channel: its posts wait, nothing is lost."""
+    Ledger(ctx.store).pause(_channel_name(ctx, name), True)
+    err.print(f"paused {name}")
+
+
+@channels.command()
+@click.argument("name")
+@pass_ctx
+def resume(ctx: CliContext, name: str) -> None:
+    """Resume a paused channel: waiting posts go out on their schedule."""
+    Ledger(ctx.store).pause(_channel_name(ctx, name), False)
+    err.print(f"resumed {name}")
+
+
+@channels.command()
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@pass_ctx
+def check(ctx: CliContext, name: str | None, as_json: bool) -> None:
+    """Verify credentials against each platform (e.g. X users/me, Mastodon verify_credentials)."""
+    targets = [ctx.config.channel(_channel_name(ctx, name))] if name else list(ctx.config.channels)
+    rows = []
+    for channel in targets:
+        try:
+            account = default_adapter(channel).verify()
+            rows.append({"channel": channel.name, "ok": True, "account": account})
+        except (PlatformError, SyndicationError) as exc:
+            rows.append({"channel": channel.name, "ok": False, "error": str(exc)})
+    if as_json:
+        print_json({"channels": rows})
+    else:
+        print_table(
+            "Credential check",
+            ["channel", "ok", "account / error"],
+            [
+                [r["channel"], "yes" if r["ok"] else "NO", r.get("account") or r.get("error")]
+                for r in rows
+            ],
+        )
+    if not all(r["ok"] for r in rows):
+        raise SystemExit(1)
