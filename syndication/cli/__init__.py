@@ -11,6 +11,7 @@ from syndication.cli.articles import articles
 from syndication.cli.config_cmd import config_group
 from syndication.cli.demo_cmd import demo
 from syndication.cli.dlq import dlq
+from syndication.cli.feeds_cmd import feeds
 from syndication.cli.posts import channels, posts
 from syndication.cli.publish import publish
 from syndication.cli.run import beat, redis_group, worker
@@ -67,6 +68,7 @@ for command in (
     publish,
     demo,
     dlq,
+    feeds,
     articles,
     posts,
     channels,
