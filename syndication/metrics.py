@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
+import redis
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -143,7 +144,15 @@ class RedisCollector(Collector):
         pipe.zcard(keys.rendered_index)
         pipe.zcard(keys.posts)
         pipe.zcard(keys.dirty_feeds)
-        *lengths, inbox, dead, documents, posts, dirty = (int(v) for v in pipe.execute())
+        try:
+            replies = pipe.execute()
+        except redis.RedisError:
+            # A scrape must still answer (the process metrics are valid); this says why the
+            # Redis gauges are missing.
+            yield GaugeMetricFamily("syndication_redis_up", "Redis answered the scrape.", value=0)
+            return
+        yield GaugeMetricFamily("syndication_redis_up", "Redis answered the scrape.", value=1)
+        *lengths, inbox, dead, documents, posts, dirty = (int(v) for v in replies)
 
         queue_gauge = GaugeMetricFamily(
             "syndication_queue_length", "Messages waiting in a Celery queue.", labels=["queue"]
