@@ -112,6 +112,7 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
     )
     app.syndication = Runtime(settings, config)  # type: ignore[attr-defined]
+    import workers.heartbeat  # noqa: F401  (liveness for /readyz)
     import workers.tasks  # noqa: F401  (registers the shared tasks on every app)
 
     return app

@@ -1,0 +1,45 @@
+"""Heartbeats: workers and beat record that they are alive, for ``/readyz`` and ``status``.
+
+A daemon thread in the worker's main process (and in beat) writes ``name -> unix time`` into
+``Keys.heartbeat(role)`` every few seconds. A process that dies simply stops updating.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from typing import Any
+
+from celery.signals import beat_init, worker_ready
+
+from workers.app import runtime
+
+INTERVAL = 10.0
+
+
+def _beat(app: Any, role: str) -> None:
+    rt = runtime(app)
+    name = f"{socket.gethostname()}-{os.getpid()}"
+    key = rt.store.keys.heartbeat(role)
+
+    def loop() -> None:
+        while True:
+            try:
+                rt.store.r.hset(key, name, time.time())
+            except Exception:  # noqa: BLE001, S112 - a missed beat must never kill the process
+                pass
+            time.sleep(INTERVAL)
+
+    threading.Thread(target=loop, name=f"{role}-heartbeat", daemon=True).start()
+
+
+@worker_ready.connect
+def _worker_ready(sender: Any = None, **_: Any) -> None:
+    _beat(sender.app, "worker")
+
+
+@beat_init.connect
+def _beat_init(sender: Any = None, **_: Any) -> None:
+    _beat(sender.app, "beat")
