@@ -8,6 +8,7 @@ terminal it keeps running until Ctrl-C; otherwise it stops by itself.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -164,7 +165,7 @@ def channels_config(urls: dict[str, str]) -> dict[str, Any]:
 
 
 def _say(message: str) -> None:
-    print(message, flush=True)  # noqa: T201 - the demo talks to its user
+    print(message, flush=True)
 
 
 def run_demo(
@@ -271,10 +272,8 @@ def run_demo(
     finally:
         if keep_running and code == 0:
             _say("\nRunning. Press Ctrl-C to stop.")
-            try:
+            with contextlib.suppress(KeyboardInterrupt):
                 signal.pause()
-            except KeyboardInterrupt:
-                pass
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
         for proc in procs:

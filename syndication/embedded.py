@@ -10,6 +10,7 @@ real Redis would; :func:`stop_embedded` (``syndication redis stop``) shuts it do
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import importlib.util
@@ -122,8 +123,6 @@ def stop_embedded(data_dir: Path) -> bool:
     if not _answers(sock):
         return False
     client = redis.Redis(unix_socket_path=str(sock))
-    try:
+    with contextlib.suppress(redis.ConnectionError):  # the server hangs up as it exits
         client.shutdown(save=True)
-    except redis.ConnectionError:
-        pass  # the server closes the connection as it exits
     return True

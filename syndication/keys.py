@@ -109,6 +109,11 @@ class Keys:
         """Sorted set of every post id by creation time."""
         return self._k("posts")
 
+    @property
+    def post_counts(self) -> str:
+        """Hash: ``platform|channel|status`` -> number of posts (kept by the ledger's scripts)."""
+        return self._k("post-counts")
+
     def article_posts(self, article_id: str) -> str:
         """Set: post ids planned for one article."""
         return self._k("article-posts", article_id)
@@ -150,6 +155,16 @@ class Keys:
     def platform_info(self, channel: str) -> str:
         """Hash: cached facts read from the platform (e.g. Mastodon's max_characters)."""
         return self._k("platform-info", channel)
+
+    # --- Celery (kombu owns these names; we only choose their prefix) -----------------------
+    @property
+    def celery_prefix(self) -> str:
+        """kombu's ``global_keyprefix``: every broker key of this deployment starts with it."""
+        return self._k("celery", "")
+
+    def celery_queue(self, queue: str) -> str:
+        """The list kombu keeps a queue's waiting messages in."""
+        return self.celery_prefix + queue
 
     # --- operations --------------------------------------------------------------------
     def heartbeat(self, role: str) -> str:

@@ -33,11 +33,24 @@ class PostStatus(StrEnum):
 
 OPEN = (PostStatus.PLANNED, PostStatus.DUE)
 
-# KEYS: post hash, due zset, leases zset. ARGV: owner, now, lease_until.
-_CLAIM = """
+# Both scripts keep KEYS[last] (the counts hash: "platform|channel|status" -> n) in step.
+_COUNT = """
+local function count(post, old, new)
+  local p = redis.call('HMGET', post, 'platform', 'channel')
+  local base = (p[1] or '') .. '|' .. (p[2] or '') .. '|'
+  redis.call('HINCRBY', KEYS[#KEYS], base .. old, -1)
+  redis.call('HINCRBY', KEYS[#KEYS], base .. new, 1)
+end
+"""
+
+# KEYS: post hash, due zset, leases zset, counts. ARGV: owner, now, lease_until, post id.
+_CLAIM = (
+    _COUNT
+    + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if status ~= 'planned' and status ~= 'due' then return status or 'missing' end
 if redis.call('HGET', KEYS[1], 'approved') == '0' then return 'awaiting-approval' end
+count(KEYS[1], status, 'sending')
 redis.call('HSET', KEYS[1], 'status', 'sending', 'owner', ARGV[1], 'lease_until', ARGV[3],
            'updated_at', ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'attempts', 1)
@@ -45,15 +58,20 @@ redis.call('ZREM', KEYS[2], ARGV[4])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
 return 'claimed'
 """
+)
 
-# KEYS: post hash. ARGV: expected status, new status, now, then field/value pairs.
-_TRANSITION = """
+# KEYS: post hash, counts. ARGV: expected status, new status, now, then field/value pairs.
+_TRANSITION = (
+    _COUNT
+    + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if status ~= ARGV[1] then return status or 'missing' end
+count(KEYS[1], status, ARGV[2])
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'updated_at', ARGV[3])
 for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 return 'ok'
 """
+)
 
 
 @dataclass(frozen=True)
@@ -207,17 +225,13 @@ class Ledger:
             for m in self.r.zrangebyscore(self.keys.leases, "-inf", now, start=0, num=limit)
         ]
 
-    def counts(self) -> dict[tuple[str, str], int]:
-        """Posts by (channel, status) (for status screens and metrics)."""
-        out: dict[tuple[str, str], int] = {}
-        ids = self.all_ids(limit=100_000)
-        pipe = self.r.pipeline(transaction=False)
-        for pid in ids:
-            pipe.hmget(self.keys.post(pid), "channel", "status")
-        for channel, status in pipe.execute():
-            if channel and status:
-                key = (channel.decode(), status.decode())
-                out[key] = out.get(key, 0) + 1
+    def counts(self) -> dict[tuple[str, str, str], int]:
+        """Posts by (platform, channel, status), from counters the scripts keep (O(channels))."""
+        out: dict[tuple[str, str, str], int] = {}
+        for field_, value in self.r.hgetall(self.keys.post_counts).items():
+            platform, channel, status = field_.decode().split("|", 2)
+            if int(value):
+                out[(platform, channel, status)] = int(value)
         return out
 
     # --- writing -------------------------------------------------------------------------
@@ -235,6 +249,7 @@ class Ledger:
         pipe = self.r.pipeline()
         pipe.hset(k.post(post.id), mapping={**post.to_hash(), "history": json.dumps([entry])})
         pipe.zadd(k.posts, {post.id: post.created_at})
+        pipe.hincrby(k.post_counts, f"{post.platform}|{post.channel}|{post.status.value}", 1)
         pipe.sadd(k.article_posts(post.article_id), post.id)
         pipe.zadd(k.channel_planned(post.channel), {post.id: post.due_at})
         if enqueue:
@@ -249,8 +264,12 @@ class Ledger:
         history.append({"at": now, "status": status, "note": note[:500]})
         self.r.hset(key, "history", json.dumps(history[-50:], ensure_ascii=False))
 
-    def update(self, post_id: str, now: float, note: str, **fields: object) -> None:
-        """Set fields of a post and note why in its history."""
+    def update(self, post_id: str, now: float, note: str, /, **fields: object) -> None:
+        """Set fields of a post and note why in its history.
+
+        The first three are positional-only so that ``note`` (a field of :class:`Post`, e.g.
+        ``"needs operator"``) can be set through ``fields``.
+        """
         mapping = {
             k: ("1" if v is True else "0" if v is False else str(v)) for k, v in fields.items()
         }
@@ -271,7 +290,10 @@ class Ledger:
         args: list[str] = [expected.value, new.value, str(now)]
         for k, v in fields.items():
             args += [k, "1" if v is True else "0" if v is False else str(v)]
-        ok = self._transition(keys=[self.keys.post(post_id)], args=args) == b"ok"
+        ok = (
+            self._transition(keys=[self.keys.post(post_id), self.keys.post_counts], args=args)
+            == b"ok"
+        )
         if ok:
             self._append(post_id, new.value, now, note)
             if new != PostStatus.SENDING:
@@ -281,7 +303,7 @@ class Ledger:
     def claim(self, post_id: str, owner: str, now: float, lease: float) -> str:
         """Move a planned/due post to ``sending``; returns ``claimed`` or the status it was in."""
         result = self._claim(
-            keys=[self.keys.post(post_id), self.keys.due, self.keys.leases],
+            keys=[self.keys.post(post_id), self.keys.due, self.keys.leases, self.keys.post_counts],
             args=[owner, now, now + lease, post_id],
         )
         status = result.decode() if isinstance(result, bytes) else str(result)
@@ -290,7 +312,7 @@ class Ledger:
         return status
 
     def schedule(
-        self, post_id: str, due_at: float, now: float, note: str, **fields: object
+        self, post_id: str, due_at: float, now: float, note: str, /, **fields: object
     ) -> None:
         """Put a post (back) in the due set at ``due_at``."""
         self.update(post_id, now, note, status=PostStatus.PLANNED.value, due_at=due_at, **fields)

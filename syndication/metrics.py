@@ -22,6 +22,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from syndication.keys import Keys
 from syndication.store import Store
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -105,7 +106,7 @@ def celery_queue_key(prefix: str, queue: str) -> str:
     Kombu, not ``keys.py``, owns this name: ``workers/app.py`` sets the key prefix to
     ``f"{prefix}:celery:"``, and the Redis transport prepends it to the queue's list.
     """
-    return f"{prefix}:celery:{queue}"
+    return Keys(prefix).celery_queue(queue)
 
 
 class RedisCollector(Collector):

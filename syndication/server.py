@@ -597,6 +597,8 @@ def create_app(
     )
     enqueue = enqueue or CeleryEnqueue(settings, config)
     ingestor = Ingestor(store, config, settings.limits)
+    if post_counts is None:
+        post_counts = _ledger_counts(store)
     collector = metrics.RedisCollector(store, post_counts=post_counts)
     limit = settings.limits.event_bytes
     spec = openapi_document()
@@ -694,6 +696,21 @@ def create_app(
     cache = DocumentCache(DocumentStore(store), config.feeds.cache_control, freshness_ttl)
     app.feed_endpoint = FeedEndpoint(cache, config)
     return app
+
+
+def _ledger_counts(store: Store) -> metrics.PostCounts:
+    """Posts by (platform, status), from the ledger's counters."""
+    from syndication.ledger import Ledger
+
+    ledger = Ledger(store)
+
+    def counts() -> dict[tuple[str, str], int]:
+        out: dict[tuple[str, str], int] = {}
+        for (platform, _channel, status), n in ledger.counts().items():
+            out[(platform, status)] = out.get((platform, status), 0) + n
+        return out
+
+    return counts
 
 
 def app_from_environment() -> Starlette:

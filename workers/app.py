@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
         broker_url=broker_url(redis_url(settings)),
         broker_connection_retry_on_startup=True,
         broker_transport_options={
-            "global_keyprefix": f"{settings.prefix}:celery:",
+            "global_keyprefix": Keys(settings.prefix).celery_prefix,
             "visibility_timeout": visibility,
             # Look for messages of dead workers (unacked past visibility_timeout) every few
             # seconds rather than kombu's default of once in ten minutes.
@@ -112,7 +112,7 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
     )
     app.syndication = Runtime(settings, config)  # type: ignore[attr-defined]
-    import workers.heartbeat  # noqa: F401  (liveness for /readyz)
+    import workers.heartbeat
     import workers.tasks  # noqa: F401  (registers the shared tasks on every app)
 
     return app

@@ -6,6 +6,7 @@ A daemon thread in the worker's main process (and in beat) writes ``name -> unix
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -26,10 +27,9 @@ def _beat(app: Any, role: str) -> None:
 
     def loop() -> None:
         while True:
-            try:
+            # A missed beat (Redis briefly away) must never kill the process.
+            with contextlib.suppress(Exception):
                 rt.store.r.hset(key, name, time.time())
-            except Exception:  # noqa: BLE001, S112 - a missed beat must never kill the process
-                pass
             time.sleep(INTERVAL)
 
     threading.Thread(target=loop, name=f"{role}-heartbeat", daemon=True).start()

@@ -14,6 +14,7 @@ from celery import Celery, Task, shared_task
 
 from feeds.storage import FeedStorage, refresh_feed
 from feeds.websub import ping_hub
+from syndication import metrics
 from syndication.errors import TransientError
 from syndication.inbox import drain_inbox as _drain
 from syndication.ingest import Ingestor, Outcome
@@ -83,7 +84,8 @@ def noop(self: Task) -> None:
 )
 def ingest(self: Task, payload: Any, source: str = "celery") -> dict[str, object]:
     """Validate and apply one event; plan what it changes."""
-    outcome = _ingestor(self).ingest(payload, source=source)
+    with metrics.INGEST_SECONDS.time():
+        outcome = _ingestor(self).ingest(payload, source=source)
     schedule_renders(self.app, outcome.dirtied)
     plan_posts(self, [outcome])
     return outcome.to_json()
@@ -98,7 +100,8 @@ def ingest(self: Task, payload: Any, source: str = "celery") -> dict[str, object
 )
 def drain_inbox(self: Task) -> dict[str, object]:
     """Apply what CMSes appended to the inbox stream, in batches."""
-    report = _drain(_ingestor(self), runtime(self.app).consumer_name)
+    with metrics.INGEST_SECONDS.time():
+        report = _drain(_ingestor(self), runtime(self.app).consumer_name)
     schedule_renders(self.app, report.dirtied)
     plan_posts(self, report.outcomes)
     if report.entries:
@@ -134,6 +137,8 @@ def render_feed(self: Task, feed_id: str) -> dict[str, object]:
     report = result.report
     if report is None:
         return {"feed": feed_id, "skipped": True}
+    metrics.RENDER_SECONDS.observe(report.seconds)
+    metrics.FEEDS_RENDERED.labels(changed=str(bool(report.changed)).lower()).inc()
     if report.changed and config.websub_hub:
         urls = [config.base_url + path for path in report.changed]
         self.app.send_task("syndication.websub_ping", (urls,), queue="render")
@@ -191,11 +196,19 @@ def dispatch_due(self: Task) -> dict[str, object]:
 )
 def deliver(self: Task, post_id: str) -> dict[str, object]:
     """Claim one post and send it once; rate limits and outages reschedule it."""
-    status = _poster(self).deliver(post_id, runtime(self.app).consumer_name, time.time())
-    if status == "sent":
-        post = _poster(self).ledger.require(post_id)
-        if post.delete_requested:
-            self.app.send_task("syndication.delete_post", (post_id,))
+    poster = _poster(self)
+    started = time.time()
+    status = poster.deliver(post_id, runtime(self.app).consumer_name, started)
+    post = poster.ledger.get(post_id)
+    if post is not None and status in ("sent", "failed", "uncertain", "planned"):
+        metrics.DELIVERY_SECONDS.labels(post.platform).observe(time.time() - started)
+        metrics.POSTS.labels(post.platform, status).inc()
+        if status == "sent":
+            metrics.DELIVERY_LAG_SECONDS.labels(post.platform).observe(
+                max(0.0, started - post.due_at)
+            )
+    if status == "sent" and post is not None and post.delete_requested:
+        self.app.send_task("syndication.delete_post", (post_id,))
     return {"post": post_id, "status": status}
 
 

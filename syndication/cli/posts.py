@@ -117,7 +117,8 @@ def cancel(ctx: CliContext, post_id: str) -> None:
     )
     if not ok:
         raise click.ClickException(
-            f"{post_id} is {post.status.value}: only planned, due or uncertain posts can be cancelled"
+            f"{post_id} is {post.status.value}: "
+            "only planned, due or uncertain posts can be cancelled"
         )
     err.print(f"cancelled {post_id}")
 
@@ -245,7 +246,7 @@ def channels_list(ctx: CliContext, as_json: bool) -> None:
     counts = ledger.counts()
     rows = []
     for c in ctx.config.channels:
-        by_status = {s: n for (ch, s), n in counts.items() if ch == c.name}
+        by_status = {s: n for (_, ch, s), n in counts.items() if ch == c.name}
         rows.append(
             {
                 "name": c.name,

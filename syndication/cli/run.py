@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
 
@@ -10,6 +11,16 @@ from syndication.cli._context import CliContext, err, pass_ctx
 from syndication.connection import redacted, redis_url
 from syndication.embedded import stop_embedded
 from syndication.logging import configure_logging
+
+
+def use_shared_metrics(data_dir: Path) -> None:
+    """Let every process on this machine (pool processes, servers) add up into one /metrics.
+
+    Must run before prometheus_client is imported; ``PROMETHEUS_MULTIPROC_DIR`` wins if set.
+    """
+    default = str(data_dir.resolve() / "metrics")
+    folder = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", default))
+    folder.mkdir(parents=True, exist_ok=True)
 
 
 @click.command()
@@ -38,6 +49,7 @@ def worker(
     """Run a Celery worker on the given queues."""
     configure_logging(loglevel)
     ctx.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    use_shared_metrics(ctx.settings.data_dir)
     err.print(f"worker on {redacted(redis_url(ctx.settings))} queues={queues}")
     argv = [
         "worker",

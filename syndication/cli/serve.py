@@ -7,6 +7,7 @@ import os
 import click
 
 from syndication.cli._context import CliContext, err, pass_ctx
+from syndication.cli.run import use_shared_metrics
 from syndication.connection import redacted, redis_url
 from syndication.logging import configure_logging
 
@@ -69,6 +70,7 @@ def serve(
             "SYNDICATION_LOG_LEVEL": loglevel,
         }
     )
+    use_shared_metrics(settings.data_dir)
     if settings.webhook_secret is None:
         err.print("warning: SYNDICATION_WEBHOOK_SECRET is not set; POST /events answers 503")
     err.print(f"serving on http://{host}:{port} ({workers} process(es)), redis {redacted(url)}")
