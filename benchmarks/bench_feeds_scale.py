@@ -1,0 +1,293 @@
+"""Feeds at scale: render time against the number of stored articles, and the time from
+publish to every affected feed re-rendered at a steady rate.
+
+Run: ``python -m benchmarks.bench_feeds_scale`` (or ``python benchmarks/bench_feeds_scale.py``).
+
+* **render vs stored articles**: one feed rendered in every configured format
+  (``FeedStorage.render``, warm fragment cache, median of repeated renders) with 1,000 and then
+  with 100,000 realistic articles stored. A render reads only the feed's newest ``max_items``
+  ids from its sorted-set index, so the ratio should stay near 1.
+* **publish to re-rendered**: a real worker subprocess (``-Q ingest,render``, prefork,
+  concurrency 2) while this process sends ``syndication.ingest`` tasks at a steady rate
+  (100 events/s for 10 s by default). An event counts as done when every document of every
+  feed it belongs in was rendered from a read that started after the event was applied
+  (the document's ``rendered_at`` is at least the event's apply time). Reported: p50, p99 and
+  max of publish-to-done, over the events sent. The render debounce (coalescing a burst into
+  one render per feed) is part of that latency by design.
+
+Everything runs under a private key prefix that is deleted at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import (
+    BenchEnv,
+    EventFactory,
+    Worker,
+    bench_env,
+    owns_server,
+    percentile,
+    quiesce,
+    redis_server,
+    table,
+    wait_until,
+)
+from feeds.storage import FeedStorage
+from syndication.catalog import FeedRef, is_feed_enabled
+from syndication.events import ParsedEvent, parse_event
+from syndication.ingest import feed_ids_for
+from syndication.logging import configure_logging
+from workers.app import create_app
+
+BATCH = 1000
+RENDER_REPEAT = 25
+FEEDS = (FeedRef("vi", "all"), FeedRef("vi", "category", "heritage"))
+BOOT_TIMEOUT = 60.0
+# After the last publish, wait at most this long for the renders to catch up.
+SETTLE_TIMEOUT = 30.0
+POLL_EVERY = 0.02
+
+
+def store_articles(env: BenchEnv, factory: EventFactory, count: int) -> float:
+    """Validate and apply ``count`` new articles in pipelined batches; return the seconds."""
+    started = time.perf_counter()
+    done = 0
+    while done < count:
+        n = min(BATCH, count - done)
+        parsed = [parse_event(e) for e in factory.take(n)]
+        env.store.apply_events([(p, feed_ids_for(p, env.config)) for p in parsed])
+        done += n
+    # Bulk loading left every feed marked dirty with no render queued: clear the marks, so
+    # that the worker later sees each feed's next change as new and schedules its render.
+    env.client.delete(env.store.keys.dirty_feeds)
+    return time.perf_counter() - started
+
+
+def render_time(storage: FeedStorage, env: BenchEnv, ref: FeedRef) -> float:
+    """Median seconds of one render of ``ref`` (every format) with a warm fragment cache."""
+    config = env.config.feeds
+    storage.render(ref, config)  # fills the fragment cache for the current newest items
+    storage.render(ref, config)
+    runs = []
+    for _ in range(RENDER_REPEAT):
+        runs.append(storage.render(ref, config).seconds)
+    return statistics.median(runs)
+
+
+def render_scale(env: BenchEnv, factory: EventFactory, small: int, large: int) -> list[list[str]]:
+    """Render times with ``small`` and then ``large`` articles stored, and their ratio."""
+    storage = FeedStorage(env.store)
+    load_small = store_articles(env, factory, small)
+    before = {ref: render_time(storage, env, ref) for ref in FEEDS}
+    sizes_small = {ref: env.store.feed_size(ref.id) for ref in FEEDS}
+    load_large = store_articles(env, factory, large - small)
+    after = {ref: render_time(storage, env, ref) for ref in FEEDS}
+    sizes_large = {ref: env.store.feed_size(ref.id) for ref in FEEDS}
+    stored = env.store.count_articles()
+    print(
+        f"stored {small:,} articles in {load_small:.1f}s, then {stored:,} in total "
+        f"({(large - small) / load_large:,.0f} articles/s, validated and applied in batches "
+        f"of {BATCH})"
+    )
+    rows = []
+    for ref in FEEDS:
+        rows.append(
+            [
+                ref.id,
+                f"{sizes_small[ref]:,}",
+                f"{before[ref] * 1000:.2f}",
+                f"{sizes_large[ref]:,}",
+                f"{after[ref] * 1000:.2f}",
+                f"{after[ref] / before[ref]:.2f}",
+            ]
+        )
+    return rows
+
+
+@dataclass
+class _Pending:
+    """One published event waiting for its feeds to be re-rendered."""
+
+    event_id: str
+    published: float
+    paths: tuple[str, ...]
+    applied: float | None = None
+    # Wall-clock time of the poll that found every document re-rendered.
+    done: float | None = None
+
+
+def _documents_of(env: BenchEnv, parsed: ParsedEvent) -> tuple[str, ...]:
+    """Every document (feed path per format) the event's article belongs in."""
+    config = env.config.feeds
+    paths: list[str] = []
+    for feed_id in feed_ids_for(parsed, env.config):
+        ref = FeedRef.from_id(feed_id)
+        if is_feed_enabled(ref, config):
+            paths.extend(ref.path(fmt) for fmt in config.formats)
+    return tuple(paths)
+
+
+def _render_all(env: BenchEnv) -> int:
+    """Render every feed once in this process (documents exist, fragment cache warm)."""
+    storage = FeedStorage(env.store)
+    refs = storage.all_feeds(env.config.feeds)
+    for ref in refs:
+        storage.render(ref, env.config.feeds)
+    return len(refs)
+
+
+def publish_latency(
+    env: BenchEnv, factory: EventFactory, rate: float, seconds: float
+) -> tuple[list[float], int, float]:
+    """Send events at ``rate``/s for ``seconds`` to a worker; return the latencies of those
+    that completed, how many did not, and the rate actually sent."""
+    feeds = _render_all(env)
+    waited = quiesce(env.client, compact=owns_server())
+    print(
+        f"rendered all {feeds} feeds once before the steady phase (warm fragment cache); "
+        f"waited {waited:.1f}s for Redis's background AOF rewrite after the bulk load"
+    )
+    count = int(rate * seconds)
+    events = [parse_event(e) for e in factory.take(count + 1)]
+    bodies = [p.to_json() for p in events]
+    docs = [_documents_of(env, p) for p in events]
+    keys = env.store.keys
+    app = create_app(env.settings, env.config)
+    worker = Worker(env, queues="ingest,render", concurrency=2, pool="prefork").start()
+    try:
+        # Warm-up: the worker is ready once a first event is applied and its feeds rendered.
+        app.send_task("syndication.ingest", (bodies[0],))
+        warm = _Pending(bodies[0]["id"], time.time(), docs[0])
+        wait_until(
+            lambda: _check([warm], env, keys) == [warm],
+            timeout=BOOT_TIMEOUT,
+            interval=0.05,
+            what="the worker's first event to be rendered",
+            worker=worker,
+        )
+        pending: list[_Pending] = []
+        latencies: list[float] = []
+        start = time.perf_counter()
+        sent = 0
+        last_send = start
+        next_poll = start
+        with app.producer_or_acquire() as producer:
+            while True:
+                now = time.perf_counter()
+                while sent < count and now >= start + sent / rate:
+                    i = sent + 1
+                    published = time.time()
+                    app.send_task("syndication.ingest", (bodies[i],), producer=producer)
+                    pending.append(_Pending(bodies[i]["id"], published, docs[i]))
+                    sent += 1
+                    last_send = time.perf_counter()
+                if now >= next_poll:
+                    for item in _check(pending, env, keys):
+                        pending.remove(item)
+                        latencies.append((item.done or 0.0) - item.published)
+                    next_poll = time.perf_counter() + POLL_EVERY
+                if sent >= count and not pending:
+                    break
+                if sent >= count and now - start > seconds + SETTLE_TIMEOUT:
+                    break
+                worker.check()
+                due = start + sent / rate if sent < count else next_poll
+                time.sleep(max(0.0, min(due, next_poll) - time.perf_counter()))
+        # Sends are due every 1/rate seconds from ``start``: n sends span n intervals.
+        achieved = sent / (last_send - start + 1 / rate) if sent else 0.0
+        return latencies, len(pending), achieved
+    finally:
+        worker.stop()
+        app.close()
+
+
+def _check(pending: list[_Pending], env: BenchEnv, keys: Any) -> list[_Pending]:
+    """The pending events whose every document was rendered after they were applied."""
+    if not pending:
+        return []
+    client = env.client
+    unknown = [p for p in pending if p.applied is None]
+    pipe = client.pipeline(transaction=False)
+    for p in unknown:
+        pipe.hget(keys.event_status(p.event_id), "at")
+    pipe.zrange(keys.rendered_index, 0, -1, withscores=True)
+    replies = pipe.execute()
+    polled = time.time()
+    for p, at in zip(unknown, replies[:-1], strict=True):
+        if at is not None:
+            p.applied = float(at)
+    rendered = {m.decode(): s for m, s in replies[-1]}
+    done = []
+    for p in pending:
+        if p.applied is not None and all(rendered.get(d, 0.0) >= p.applied for d in p.paths):
+            p.done = polled
+            done.append(p)
+    return done
+
+
+def run(small: int, large: int, rate: float, seconds: float) -> None:
+    """Measure both parts on one Redis and print the tables."""
+    configure_logging("WARNING")
+    with redis_server() as url, bench_env("feeds", url) as env:
+        factory = EventFactory()
+        rows = render_scale(env, factory, small, large)
+        print(
+            table(
+                rows,
+                [
+                    "feed (rss+atom+json)",
+                    "items",
+                    f"ms @ {small // 1000}k",
+                    "items",
+                    f"ms @ {large // 1000}k",
+                    "ratio",
+                ],
+            )
+        )
+        print(f"ratio = render time with {large:,} stored / with {small:,} stored (aim: ~1)")
+        latencies, missing, achieved = publish_latency(env, factory, rate, seconds)
+    ms = [v * 1000 for v in latencies]
+    print(
+        table(
+            [
+                [
+                    f"{achieved:.0f} events/s for {seconds:.0f}s",
+                    str(len(ms)),
+                    str(missing),
+                    f"{percentile(ms, 50):.0f}",
+                    f"{percentile(ms, 99):.0f}",
+                    f"{max(ms) if ms else float('nan'):.0f}",
+                ]
+            ],
+            ["publish -> every feed re-rendered", "events", "late", "p50 ms", "p99 ms", "max ms"],
+        )
+    )
+    print(
+        "worker: -Q ingest,render --pool prefork -c 2; includes the render debounce; "
+        f"'late' = not done {SETTLE_TIMEOUT:.0f}s after the last publish"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the options and print the tables."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--small", type=int, default=1_000, help="articles stored first")
+    parser.add_argument("--large", type=int, default=100_000, help="articles stored then")
+    parser.add_argument("--rate", type=float, default=100.0, help="events per second")
+    parser.add_argument("--seconds", type=float, default=10.0, help="how long to publish")
+    args = parser.parse_args(argv if argv is not None else [])
+    run(args.small, args.large, args.rate, args.seconds)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

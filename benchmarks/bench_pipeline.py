@@ -1,0 +1,253 @@
+"""The event pipeline's throughput on one Redis: Celery's ceiling, per-task ingest, the batched
+inbox, and the memory an article costs.
+
+Run: ``python -m benchmarks.bench_pipeline`` (or ``python benchmarks/bench_pipeline.py``).
+
+* **ceiling**: ``N`` no-op tasks queued first, then drained by one worker subprocess of
+  concurrency 1 (``-Q ingest``); timed from the moment the worker takes the first message to
+  the moment a marker event queued behind them is applied. What one task round trip costs.
+* **ingest**: ``N`` realistic events, one ``syndication.ingest`` task each, drained the same
+  way, timed until every event's state is ``applied``. Render tasks the ingests queue land on
+  the ``render`` queue, which this worker does not consume, so they do not distort the figure.
+* **inbox**: ``M`` events appended to the inbox stream (pipelined ``XADD``) and applied by
+  :func:`syndication.inbox.drain_inbox` in batches, in this process.
+* **memory**: ``INFO memory`` before and after applying 10,000 realistic articles under a fresh
+  prefix, with and without the per-event bookkeeping (the idempotency id and status, which
+  expire after the event memory).
+
+Everything runs under private key prefixes that are deleted at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import (
+    BenchEnv,
+    EventFactory,
+    Worker,
+    bench_env,
+    owns_server,
+    queue_key,
+    quiesce,
+    redis_server,
+    table,
+    used_memory,
+    wait_until,
+)
+from syndication.events import parse_event
+from syndication.inbox import drain_inbox
+from syndication.ingest import Ingestor, feed_ids_for
+from syndication.logging import configure_logging
+from workers.app import create_app
+
+# Generous bounds: a stuck worker fails the benchmark instead of hanging it.
+BOOT_TIMEOUT = 60.0
+DRAIN_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One measured row."""
+
+    name: str
+    count: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        """Items per second."""
+        return self.count / self.seconds if self.seconds > 0 else float("nan")
+
+
+def _send_all(env: BenchEnv, tasks: list[tuple[str, tuple[Any, ...]]]) -> None:
+    """Queue ``tasks`` (name, args) on one producer connection, before any worker runs."""
+    app = create_app(env.settings, env.config)
+    try:
+        with app.producer_or_acquire() as producer:
+            for name, args in tasks:
+                app.send_task(name, args, producer=producer)
+    finally:
+        app.close()
+
+
+def _drain_with_worker(
+    env: BenchEnv,
+    label: str,
+    tasks: list[tuple[str, tuple[Any, ...]]],
+    last_event: str,
+    pool: str,
+) -> Figure:
+    """Queue ``tasks``, start one worker, and time it from first take to ``last_event`` applied.
+
+    ``tasks`` must end with the ingest of ``last_event``: the queue is FIFO and the worker
+    runs one task at a time, so that event being applied means every task before it ran.
+    """
+    qkey = queue_key(env, "ingest")
+    env.client.delete(qkey)
+    _send_all(env, tasks)
+    total = int(env.client.llen(qkey))
+    if total != len(tasks):
+        raise RuntimeError(f"queued {len(tasks)} tasks but {qkey} holds {total}")
+    quiesce(env.client, compact=owns_server())
+    with Worker(env, queues="ingest", concurrency=1, pool=pool) as worker:
+        started = wait_until(
+            lambda: int(env.client.llen(qkey)) < total,
+            timeout=BOOT_TIMEOUT,
+            interval=0.002,
+            what="the worker's first task",
+            worker=worker,
+        )
+        done = wait_until(
+            lambda: env.store.event_state(last_event) == "applied",
+            timeout=DRAIN_TIMEOUT,
+            interval=0.005,
+            what=f"{label} to drain",
+            worker=worker,
+        )
+    return Figure(label, len(tasks), done - started)
+
+
+def ceiling(env: BenchEnv, factory: EventFactory, n: int, pool: str) -> Figure:
+    """``n`` no-op tasks (and one marker ingest) drained by one worker."""
+    marker = factory.take(1)[0]
+    tasks: list[tuple[str, tuple[Any, ...]]] = [("syndication.noop", ())] * n
+    tasks.append(("syndication.ingest", (marker,)))
+    return _drain_with_worker(env, f"no-op tasks ({pool})", tasks, marker["id"], pool)
+
+
+def ingest_tasks(env: BenchEnv, factory: EventFactory, n: int, pool: str) -> Figure:
+    """``n`` realistic events, one ingest task each, drained by one worker."""
+    events = [parse_event(e).to_json() for e in factory.take(n)]
+    tasks: list[tuple[str, tuple[Any, ...]]] = [("syndication.ingest", (e,)) for e in events]
+    figure = _drain_with_worker(
+        env, f"ingest, 1 event/task ({pool})", tasks, events[-1]["id"], pool
+    )
+    states = env.store.event_states([e["id"] for e in events])
+    missing = sum(1 for s in states if s != "applied")
+    if missing:
+        raise RuntimeError(f"{missing} of {n} ingested events are not applied")
+    return figure
+
+
+def inbox_batches(env: BenchEnv, factory: EventFactory, n: int, batch: int) -> Figure:
+    """``n`` events XADDed to the inbox, then applied by ``drain_inbox`` in batches."""
+    bodies = [json.dumps(parse_event(e).to_json(), ensure_ascii=False) for e in factory.take(n)]
+    pipe = env.client.pipeline(transaction=False)
+    for i, body in enumerate(bodies, 1):
+        pipe.xadd(env.store.keys.inbox, {"event": body})
+        if i % 1000 == 0:
+            pipe.execute()
+    pipe.execute()
+    ingestor = Ingestor(env.store, env.config, env.settings.limits)
+    quiesce(env.client, compact=owns_server())
+    started = time.perf_counter()
+    applied = 0
+    deadline = time.monotonic() + DRAIN_TIMEOUT
+    while env.store.inbox_length() and time.monotonic() < deadline:
+        report = drain_inbox(ingestor, "bench", batch=batch, budget_seconds=30.0)
+        applied += sum(1 for o in report.outcomes if o.status == "applied")
+    seconds = time.perf_counter() - started
+    if applied != n:
+        raise RuntimeError(f"the inbox applied {applied} of {n} events")
+    return Figure(f"inbox, batches of {batch}", n, seconds)
+
+
+def memory_per_10k(env: BenchEnv, factory: EventFactory, n: int = 10_000) -> tuple[float, float]:
+    """MB per 10,000 stored articles: with the per-event bookkeeping, and articles alone."""
+    parsed = [parse_event(e) for e in factory.take(n)]
+    client = env.client
+    quiesce(client, compact=False)
+    before = used_memory(client)
+    for i in range(0, n, 1000):
+        chunk = parsed[i : i + 1000]
+        env.store.apply_events([(p, feed_ids_for(p, env.config)) for p in chunk])
+    total = used_memory(client) - before
+    keys = env.store.keys
+    pipe = client.pipeline(transaction=False)
+    for p in parsed:
+        pipe.delete(keys.event_seen(p.event.id), keys.event_status(p.event.id))
+    pipe.execute()
+    articles = used_memory(client) - before
+    scale = 10_000 / n / 1e6
+    return total * scale, articles * scale
+
+
+def run(n_tasks: int, n_inbox: int, batch: int, pools: tuple[str, ...]) -> None:
+    """Measure everything on one Redis and print the table."""
+    configure_logging("WARNING")
+    rows: list[list[str]] = []
+    with redis_server() as url:
+        factory = EventFactory()
+        base: Figure | None = None
+        for pool in pools:
+            with bench_env("ceiling", url) as env:
+                top = ceiling(env, factory, n_tasks, pool)
+            base = base or top
+            rows.append(
+                [
+                    top.name,
+                    str(top.count),
+                    f"{top.seconds:.2f}",
+                    f"{top.rate:,.0f}",
+                    f"{top.rate / base.rate:.2f}",
+                ]
+            )
+            with bench_env("ingest", url) as env:
+                ing = ingest_tasks(env, factory, n_tasks, pool)
+            rows.append(
+                [
+                    ing.name,
+                    str(ing.count),
+                    f"{ing.seconds:.2f}",
+                    f"{ing.rate:,.0f}",
+                    f"{ing.rate / top.rate:.2f}",
+                ]
+            )
+        assert base is not None
+        with bench_env("inbox", url) as env:
+            box = inbox_batches(env, factory, n_inbox, batch)
+        rows.append(
+            [
+                box.name,
+                str(box.count),
+                f"{box.seconds:.2f}",
+                f"{box.rate:,.0f}",
+                f"{box.rate / base.rate:.2f}",
+            ]
+        )
+        with bench_env("memory", url) as env:
+            total_mb, articles_mb = memory_per_10k(env, factory)
+    print(table(rows, ["path", "n", "seconds", "per s", "x ceiling"]))
+    print(f"ratio: to the no-op ceiling of the same pool ({pools[0]} for the inbox row)")
+    print(
+        f"memory per 10,000 stored articles: {total_mb:.1f} MB "
+        f"({articles_mb:.1f} MB articles and indexes + {total_mb - articles_mb:.1f} MB "
+        "event ids and states, which expire)"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the options and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--tasks", type=int, default=2000, help="tasks per Celery row")
+    parser.add_argument("--inbox", type=int, default=10_000, help="events through the inbox")
+    parser.add_argument("--batch", type=int, default=500, help="inbox batch size")
+    parser.add_argument(
+        "--pools", default="solo,prefork", help="worker pools to measure (comma-separated)"
+    )
+    args = parser.parse_args(argv if argv is not None else [])
+    pools = tuple(p for p in args.pools.split(",") if p)
+    run(args.tasks, args.inbox, args.batch, pools)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
