@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 
 from syndication.cli._context import CliContext
+from syndication.logging import configure_logging
 from syndication.cli.articles import articles
+from syndication.cli.backfill import backfill
 from syndication.cli.config_cmd import config_group
 from syndication.cli.demo_cmd import demo
 from syndication.cli.dlq import dlq
@@ -16,6 +19,7 @@ from syndication.cli.posts import channels, posts
 from syndication.cli.publish import publish
 from syndication.cli.run import beat, redis_group, worker
 from syndication.cli.serve import serve
+from syndication.cli.status import status
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -59,6 +63,9 @@ def cli(
     data_dir: Path | None,
 ) -> None:
     """Feeds and social posts for a multilingual news portal, driven by article events."""
+    # Logs go to stderr (stdout is for tables and --json); commands that run services
+    # (worker, beat, serve) reconfigure with their own --loglevel.
+    configure_logging(os.environ.get("SYNDICATION_LOG_LEVEL", "WARNING"))
     ctx.obj = CliContext(
         {"redis_url": redis_url, "config_path": config_path, "prefix": prefix, "data_dir": data_dir}
     )
@@ -66,6 +73,8 @@ def cli(
 
 for command in (
     publish,
+    backfill,
+    status,
     demo,
     dlq,
     feeds,
