@@ -157,12 +157,14 @@ def used_memory(client: redis.Redis) -> int:
 
 
 def quiesce(client: redis.Redis, *, compact: bool, timeout: float = 120.0) -> float:
-    """Let Redis finish background persistence before a latency measurement; return seconds.
+    """Let Redis finish background persistence before a timed phase; return the seconds.
 
-    A bulk load makes the server rewrite its AOF (a forked child that takes a core for
-    seconds). With ``compact`` (only for a server this run owns) the rewrite is started now,
-    so that no growth-triggered one falls inside the measurement; either way this waits for
-    every background save or rewrite to end.
+    A bulk load makes the server fork twice soon after: an AOF rewrite (on 100% growth) and
+    an RDB snapshot (the default ``save 60 10000``). Each child takes a core for seconds,
+    which on two cores stalls the workers being measured. With ``compact`` (only for a server
+    this run owns) both are run now, back to back, which also resets the snapshot's change
+    counter and clock, so that neither falls inside the phase that follows; either way this
+    waits until no background save or rewrite runs.
     """
     started = time.monotonic()
 
@@ -173,15 +175,20 @@ def quiesce(client: redis.Redis, *, compact: bool, timeout: float = 120.0) -> fl
             for k in ("aof_rewrite_in_progress", "aof_rewrite_scheduled", "rdb_bgsave_in_progress")
         )
 
-    if compact and int(client.info("persistence").get("aof_enabled", 0)):
+    def settle() -> None:
+        time.sleep(0.05)
         while busy() and time.monotonic() - started < timeout:
-            time.sleep(0.1)
-        # One may already be scheduled or running: waiting below covers that too.
+            time.sleep(0.05)
+
+    settle()
+    if compact:
+        if int(client.info("persistence").get("aof_enabled", 0)):
+            with contextlib.suppress(redis.ResponseError):  # one may have just started
+                client.bgrewriteaof()
+            settle()
         with contextlib.suppress(redis.ResponseError):
-            client.bgrewriteaof()
-        time.sleep(0.2)
-    while busy() and time.monotonic() - started < timeout:
-        time.sleep(0.1)
+            client.bgsave()
+        settle()
     return time.monotonic() - started
 
 
