@@ -195,6 +195,12 @@ class Poster:
             )
             if not self.ledger.create(post, enqueue=post.approved):
                 return Decision(channel.name, "skipped", "story already posted here")
+        # An unpublish may have been applied while this plan was being made (its retract then
+        # found no post to cancel): look again now that the post exists, and cancel it.
+        state = self.store.article_state(article.id)
+        if state is not None and state.state != "live":
+            self.ledger.cancel(post_id, now, "article unpublished while the post was planned")
+            return Decision(channel.name, "cancelled", "article unpublished", post_id)
         log.info(
             "post.planned",
             post_id=post_id,
@@ -253,26 +259,32 @@ class Poster:
         )
 
     def retract(self, article_id: str, now: float) -> list[Decision]:
-        """On unpublish: cancel unsent posts, and ask for deletion of sent ones where allowed."""
+        """On unpublish: cancel unsent posts, and ask for deletion of sent ones where allowed.
+
+        A sender may be moving the post at the same moment, so each post is decided on its
+        fresh state: the delete flag is set first, then the status is read again, and a post
+        that is (or just became) sent gets a delete queued. Deleting twice is harmless.
+        """
         decisions = []
         for post in self.ledger.for_article(article_id):
             channel = self.channels.get(post.channel)
-            if post.status in OPEN and self.ledger.cancel(post.id, now, "article unpublished"):
+            if self.ledger.cancel(post.id, now, "article unpublished"):
                 decisions.append(
                     Decision(post.channel, "cancelled", "article unpublished", post.id)
                 )
-            elif post.status == PostStatus.SENDING:
-                self.ledger.update(
-                    post.id, now, "article unpublished while sending", delete_requested=True
-                )
-                decisions.append(
-                    Decision(post.channel, "delete", "delete once the send completes", post.id)
-                )
-            elif post.status == PostStatus.SENT and channel and channel.delete_on_unpublish:
-                self.ledger.update(
-                    post.id, now, "article unpublished: delete queued", delete_requested=True
-                )
+                continue
+            if channel is None or not channel.delete_on_unpublish:
+                continue
+            self.ledger.update(
+                post.id, now, "article unpublished: delete requested", delete_requested=True
+            )
+            current = self.ledger.require(post.id)
+            if current.status == PostStatus.SENT:
                 decisions.append(Decision(post.channel, "delete", "article unpublished", post.id))
+            elif current.status in OPEN and self.ledger.cancel(post.id, now, "article unpublished"):
+                decisions.append(
+                    Decision(post.channel, "cancelled", "article unpublished", post.id)
+                )
         return decisions
 
     # --- dispatching ---------------------------------------------------------------------

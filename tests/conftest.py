@@ -97,6 +97,7 @@ def env_for(settings: Settings) -> dict[str, str]:
         "SYNDICATION_DATA_DIR": str(settings.data_dir),
         "SYNDICATION_CONFIG_PATH": str(settings.config_path),
         "SYNDICATION_VISIBILITY_TIMEOUT": str(settings.visibility_timeout),
+        "SYNDICATION_POST_LEASE_SECONDS": str(settings.post_lease_seconds),
         "PYTHONUNBUFFERED": "1",
     })
     return env
