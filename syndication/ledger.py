@@ -365,6 +365,19 @@ class Ledger:
         if mapping:
             self.r.hset(self.keys.channel_rate(channel), mapping=mapping)
 
+    def text_limits(self, channel: str) -> tuple[int, int] | None:
+        """A Mastodon instance's (max_characters, characters_reserved_per_url), if cached."""
+        chars, per_url = self.r.hmget(self.keys.platform_info(channel), "max_characters", "per_url")
+        return (int(chars), int(per_url)) if chars and per_url else None
+
+    def save_text_limits(self, channel: str, limits: tuple[int, int], ttl: int = 86400) -> None:
+        """Cache an instance's text limits for a day (instances rarely change them)."""
+        key = self.keys.platform_info(channel)
+        pipe = self.r.pipeline()
+        pipe.hset(key, mapping={"max_characters": limits[0], "per_url": limits[1]})
+        pipe.expire(key, ttl)
+        pipe.execute()
+
     def rate(self, channel: str) -> tuple[int | None, float | None]:
         """(remaining, reset_at) last seen on a channel."""
         remaining, reset_at = self.r.hmget(self.keys.channel_rate(channel), "remaining", "reset_at")

@@ -164,7 +164,7 @@ class Poster:
         if owner and owner != post_id:
             return Decision(channel.name, "skipped", f"story already posted here by {owner}")
         try:
-            text = compose(channel, article)
+            text = compose(channel, article, self.text_limits(channel))
         except (FittingError, SyndicationError) as exc:
             return Decision(channel.name, "skipped", f"text cannot be fitted: {exc}")
         lock = self.store.r.lock(
@@ -211,6 +211,22 @@ class Poster:
         reason = "awaiting approval" if not post.approved else "scheduled"
         return Decision(channel.name, "planned", reason, post_id, due)
 
+    def text_limits(self, channel: ChannelConfig) -> tuple[int, int] | None:
+        """Mastodon: the instance's limits (``/api/v2/instance``), cached for a day."""
+        if channel.platform != "mastodon":
+            return None
+        cached = self.ledger.text_limits(channel.name)
+        if cached is not None:
+            return cached
+        try:
+            read = getattr(self.adapter_for(channel), "text_limits", None)
+            limits: tuple[int, int] | None = read() if read else None
+        except (PlatformError, SyndicationError):
+            return None  # the defaults (500, 23) apply; the next plan asks again
+        if limits is not None:
+            self.ledger.save_text_limits(channel.name, limits)
+        return limits
+
     def _due(self, channel: ChannelConfig, article: Article, when: datetime) -> float:
         since = (when - timedelta(days=2)).timestamp()
         planned = [
@@ -231,7 +247,7 @@ class Poster:
                 channel.name, "kept", f"already {post.status.value}", post.id, post.due_at
             )
         if post.status in OPEN:
-            text = compose(channel, article)
+            text = compose(channel, article, self.text_limits(channel))
             self.ledger.update(
                 post.id,
                 now,
@@ -244,7 +260,7 @@ class Poster:
                 channel.name, "replanned", "text re-rendered from the update", post.id, post.due_at
             )
         if post.status == PostStatus.SENT and channel.edit_on_update:
-            text = compose(channel, article)
+            text = compose(channel, article, self.text_limits(channel))
             self.ledger.update(
                 post.id,
                 now,
