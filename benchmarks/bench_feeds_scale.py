@@ -51,7 +51,7 @@ from workers.app import create_app
 from workers.tasks import RENDER_DEBOUNCE
 
 BATCH = 1000
-RENDER_REPEAT = 25
+RENDER_REPEAT = 40
 FEEDS = (FeedRef("vi", "all"), FeedRef("vi", "category", "heritage"))
 BOOT_TIMEOUT = 60.0
 # After the last publish, wait at most this long for the renders to catch up.
@@ -74,42 +74,47 @@ def store_articles(env: BenchEnv, factory: EventFactory, count: int) -> float:
     return time.perf_counter() - started
 
 
-def render_time(storage: FeedStorage, env: BenchEnv, ref: FeedRef) -> float:
-    """Median seconds of one render of ``ref`` (every format) with a warm fragment cache."""
-    config = env.config.feeds
-    storage.render(ref, config)  # fills the fragment cache for the current newest items
-    storage.render(ref, config)
-    runs = []
-    for _ in range(RENDER_REPEAT):
-        runs.append(storage.render(ref, config).seconds)
-    return statistics.median(runs)
+def render_times(
+    envs: tuple[BenchEnv, BenchEnv], ref: FeedRef, repeat: int = RENDER_REPEAT
+) -> tuple[float, float]:
+    """Median seconds of one render of ``ref`` (every format, warm fragment cache) in each
+    of two stores, renders interleaved so that drift on the machine hits both alike."""
+    storages = [FeedStorage(env.store) for env in envs]
+    config = envs[0].config.feeds
+    for storage in storages:
+        storage.render(ref, config)  # fills the fragment cache for the current newest items
+        storage.render(ref, config)
+    runs: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeat):
+        for storage, times in zip(storages, runs, strict=True):
+            times.append(storage.render(ref, config).seconds)
+    return statistics.median(runs[0]), statistics.median(runs[1])
 
 
-def render_scale(env: BenchEnv, factory: EventFactory, small: int, large: int) -> list[list[str]]:
-    """Render times with ``small`` and then ``large`` articles stored, and their ratio."""
-    storage = FeedStorage(env.store)
-    load_small = store_articles(env, factory, small)
-    before = {ref: render_time(storage, env, ref) for ref in FEEDS}
-    sizes_small = {ref: env.store.feed_size(ref.id) for ref in FEEDS}
-    load_large = store_articles(env, factory, large - small)
-    after = {ref: render_time(storage, env, ref) for ref in FEEDS}
-    sizes_large = {ref: env.store.feed_size(ref.id) for ref in FEEDS}
-    stored = env.store.count_articles()
+def render_scale(
+    small_env: BenchEnv, env: BenchEnv, factory: EventFactory, small: int, large: int
+) -> list[list[str]]:
+    """Render times with ``small`` and with ``large`` articles stored (two prefixes on the
+    same server), and their ratio."""
+    store_articles(small_env, factory, small)
+    load_large = store_articles(env, factory, large)
     print(
-        f"stored {small:,} articles in {load_small:.1f}s, then {stored:,} in total "
-        f"({(large - small) / load_large:,.0f} articles/s, validated and applied in batches "
-        f"of {BATCH})"
+        f"stored {small_env.store.count_articles():,} and {env.store.count_articles():,} "
+        f"articles under two prefixes ({large / load_large:,.0f} articles/s, validated and "
+        f"applied in batches of {BATCH})"
     )
+    quiesce(env.client, compact=owns_server())  # no fork competes with the renders timed
     rows = []
     for ref in FEEDS:
+        before, after = render_times((small_env, env), ref)
         rows.append(
             [
                 ref.id,
-                f"{sizes_small[ref]:,}",
-                f"{before[ref] * 1000:.2f}",
-                f"{sizes_large[ref]:,}",
-                f"{after[ref] * 1000:.2f}",
-                f"{after[ref] / before[ref]:.2f}",
+                f"{small_env.store.feed_size(ref.id):,}",
+                f"{before * 1000:.2f}",
+                f"{env.store.feed_size(ref.id):,}",
+                f"{after * 1000:.2f}",
+                f"{after / before:.2f}",
             ]
         )
     return rows
@@ -267,9 +272,13 @@ def _check(pending: list[_Pending], env: BenchEnv, keys: Any) -> list[_Pending]:
 def run(small: int, large: int, rate: float, seconds: float) -> None:
     """Measure both parts on one Redis and print the tables."""
     configure_logging("WARNING")
-    with redis_server() as url, bench_env("feeds", url) as env:
+    with (
+        redis_server() as url,
+        bench_env("feeds-small", url) as small_env,
+        bench_env("feeds", url) as env,
+    ):
         factory = EventFactory()
-        rows = render_scale(env, factory, small, large)
+        rows = render_scale(small_env, env, factory, small, large)
         print(
             table(
                 rows,
