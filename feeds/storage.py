@@ -101,7 +101,7 @@ class FeedStorage(DocumentStore):
         wanted = [(fragment_key(i, fmt, config), fmt) for fmt in config.formats for i in items]
         cached = self.r.mget([self.keys.fragment(k, fmt) for k, fmt in wanted]) if wanted else []
         cache: dict[str, bytes] = {
-            k: v for (k, _), v in zip(wanted, cached, strict=True) if v is not None
+            k: v for (k, _), v in zip(wanted, cached, strict=True) if isinstance(v, bytes)
         }
         fresh_from = set(cache)
         written, changed = [], []
@@ -118,8 +118,7 @@ class FeedStorage(DocumentStore):
         if new:
             pipe = self.r.pipeline(transaction=False)
             for key, fragment in new.items():
-                fmt = key.split("/")[2]
-                pipe.set(self.keys.fragment(key, fmt), fragment, ex=FRAGMENT_TTL)
+                pipe.set(self.keys.fragment(key, key.split("/")[2]), fragment, ex=FRAGMENT_TTL)
             pipe.execute()
         return RenderReport(
             ref.id, tuple(written), tuple(changed), count, time.perf_counter() - started

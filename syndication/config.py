@@ -48,7 +48,7 @@ class Config(BaseModel):
             raise ValueError(f"channel names must be unique: {', '.join(dupes)}")
         problems = validate_references(self.channels, self.routing)
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("; ".join(str(p) for p in problems))
         return self
 
     def channel(self, name: str) -> ChannelConfig:

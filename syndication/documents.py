@@ -11,7 +11,9 @@ import gzip
 import hashlib
 from dataclasses import dataclass
 
-from syndication.store import Store
+from redis.typing import EncodableT, FieldT
+
+from syndication.store import Store, members
 
 CONTENT_TYPES = {
     "rss": "application/rss+xml; charset=utf-8",
@@ -53,8 +55,14 @@ def etag_of(body: bytes) -> str:
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
-def text_of(value: bytes | None) -> str:
-    return value.decode() if value else ""
+def text_of(value: bytes | str | None) -> str:
+    if isinstance(value, bytes):
+        return value.decode()
+    return value or ""
+
+
+def _bytes_of(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
 
 
 class DocumentStore:
@@ -71,7 +79,7 @@ class DocumentStore:
         old = self.r.hmget(key, "etag", "last_modified")
         changed = text_of(old[0]) != etag
         pipe = self.r.pipeline()
-        mapping: dict[str, bytes | str | float | int] = {"rendered_at": now, "items": items}
+        mapping: dict[FieldT, EncodableT] = {"rendered_at": now, "items": items}
         if changed:
             mapping.update(
                 {
@@ -83,7 +91,7 @@ class DocumentStore:
                     "size": len(body),
                 }
             )
-        pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
+        pipe.hset(key, mapping=mapping)
         pipe.zadd(self.keys.rendered_index, {path: now})
         pipe.execute()
         return changed
@@ -95,8 +103,8 @@ class DocumentStore:
             return None
         return Document(
             path,
-            data[b"body"],
-            data[b"gzip"],
+            _bytes_of(data[b"body"]),
+            _bytes_of(data[b"gzip"]),
             text_of(data[b"etag"]),
             float(data[b"last_modified"]),
             text_of(data[b"content_type"]),
@@ -111,7 +119,7 @@ class DocumentStore:
 
     def documents(self) -> list[DocumentInfo]:
         """Every stored document's metadata, by path."""
-        paths = sorted(text_of(p) for p in self.r.zrange(self.keys.rendered_index, 0, -1))
+        paths = sorted(members(self.r.zrange(self.keys.rendered_index, 0, -1)))
         pipe = self.r.pipeline(transaction=False)
         for path in paths:
             pipe.hmget(

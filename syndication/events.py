@@ -81,9 +81,8 @@ def sanitize_html(html: str) -> str:
 
 def _limits(info: ValidationInfo) -> Limits:
     context = info.context
-    if isinstance(context, Mapping) and isinstance(context.get("limits"), Limits):
-        return context["limits"]
-    return _DEFAULT_LIMITS
+    limits = context.get("limits") if isinstance(context, Mapping) else None
+    return limits if isinstance(limits, Limits) else _DEFAULT_LIMITS
 
 
 def _check_length(value: str, info: ValidationInfo, limit_name: str) -> str:

@@ -14,8 +14,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 
+from redis.typing import EncodableT, FieldT
+
+from syndication.documents import text_of
 from syndication.errors import StoreError
-from syndication.store import Store
+from syndication.store import Store, decode_map, members, scores
 
 
 class PostStatus(StrEnum):
@@ -119,39 +122,41 @@ class Post:
         return out
 
     @classmethod
-    def from_hash(cls, data: Mapping[bytes, bytes]) -> Post:
+    def from_hash(cls, data: Mapping[bytes | str, bytes | str]) -> Post:
         """Read a post back from its Redis hash."""
-        d = {k.decode(): v.decode() for k, v in data.items()}
-        floats = ("due_at", "created_at", "updated_at", "sent_at", "article_version")
+        d = decode_map(data)
+
+        def number(name: str) -> float:
+            return float(d.get(name) or 0)
+
         return cls(
-            **{
-                k: d.get(k, "")
-                for k in (
-                    "id",
-                    "channel",
-                    "platform",
-                    "article_id",
-                    "story_id",
-                    "text",
-                    "link",
-                    "language",
-                    "idempotency_key",
-                    "title",
-                    "description",
-                    "image_url",
-                    "image_alt",
-                    "last_error",
-                    "remote_id",
-                    "remote_url",
-                    "note",
-                )
-            },
+            id=d.get("id", ""),
+            channel=d.get("channel", ""),
+            platform=d.get("platform", ""),
+            article_id=d.get("article_id", ""),
+            story_id=d.get("story_id", ""),
+            text=d.get("text", ""),
+            link=d.get("link", ""),
+            language=d.get("language", ""),
+            idempotency_key=d.get("idempotency_key", ""),
+            title=d.get("title", ""),
+            description=d.get("description", ""),
+            image_url=d.get("image_url", ""),
+            image_alt=d.get("image_alt", ""),
+            last_error=d.get("last_error", ""),
+            remote_id=d.get("remote_id", ""),
+            remote_url=d.get("remote_url", ""),
+            note=d.get("note", ""),
             status=PostStatus(d.get("status", "planned")),
             attempts=int(d.get("attempts") or 0),
             approved=d.get("approved", "1") == "1",
             delete_requested=d.get("delete_requested", "0") == "1",
             history=tuple(json.loads(d.get("history") or "[]")),
-            **{k: float(d.get(k) or 0) for k in floats},
+            due_at=number("due_at"),
+            created_at=number("created_at"),
+            updated_at=number("updated_at"),
+            sent_at=number("sent_at"),
+            article_version=number("article_version"),
         )
 
 
@@ -191,45 +196,37 @@ class Ledger:
 
     def all_ids(self, limit: int = 1000, offset: int = 0) -> list[str]:
         """Post ids, newest first."""
-        return [m.decode() for m in self.r.zrevrange(self.keys.posts, offset, offset + limit - 1)]
+        return members(self.r.zrevrange(self.keys.posts, offset, offset + limit - 1))
 
     def for_article(self, article_id: str) -> list[Post]:
         """Every post planned for an article."""
-        ids = sorted(m.decode() for m in self.r.smembers(self.keys.article_posts(article_id)))
+        ids = sorted(text_of(m) for m in self.r.smembers(self.keys.article_posts(article_id)))
         return self.many(ids)
 
     def delivery_owner(self, story_id: str, channel: str) -> str | None:
         """Which post carries a story to a channel, if any."""
         value = self.r.get(self.keys.delivery(story_id, channel))
-        return value.decode() if value else None
+        return text_of(value) or None
 
     def channel_times(self, channel: str, since: float) -> list[float]:
         """Due times of posts planned or sent on a channel since ``since``."""
-        return [
-            s
-            for _, s in self.r.zrangebyscore(
-                self.keys.channel_planned(channel), since, "+inf", withscores=True
-            )
-        ]
+        return scores(
+            self.r.zrangebyscore(self.keys.channel_planned(channel), since, "+inf", withscores=True)
+        )
 
     def due_ids(self, now: float, limit: int = 200) -> list[str]:
         """Posts whose time has come."""
-        return [
-            m.decode() for m in self.r.zrangebyscore(self.keys.due, "-inf", now, start=0, num=limit)
-        ]
+        return members(self.r.zrangebyscore(self.keys.due, "-inf", now, start=0, num=limit))
 
     def expired_leases(self, now: float, limit: int = 100) -> list[str]:
         """Posts left in ``sending`` past their lease (their sender died)."""
-        return [
-            m.decode()
-            for m in self.r.zrangebyscore(self.keys.leases, "-inf", now, start=0, num=limit)
-        ]
+        return members(self.r.zrangebyscore(self.keys.leases, "-inf", now, start=0, num=limit))
 
     def counts(self) -> dict[tuple[str, str, str], int]:
         """Posts by (platform, channel, status), from counters the scripts keep (O(channels))."""
         out: dict[tuple[str, str, str], int] = {}
         for field_, value in self.r.hgetall(self.keys.post_counts).items():
-            platform, channel, status = field_.decode().split("|", 2)
+            platform, channel, status = text_of(field_).split("|", 2)
             if int(value):
                 out[(platform, channel, status)] = int(value)
         return out
@@ -247,7 +244,9 @@ class Ledger:
                 return False
         entry = {"at": post.created_at, "status": post.status.value, "note": "planned"}
         pipe = self.r.pipeline()
-        pipe.hset(k.post(post.id), mapping={**post.to_hash(), "history": json.dumps([entry])})
+        mapping: dict[FieldT, EncodableT] = {f: v for f, v in post.to_hash().items()}
+        mapping["history"] = json.dumps([entry])
+        pipe.hset(k.post(post.id), mapping=mapping)
         pipe.zadd(k.posts, {post.id: post.created_at})
         pipe.hincrby(k.post_counts, f"{post.platform}|{post.channel}|{post.status.value}", 1)
         pipe.sadd(k.article_posts(post.article_id), post.id)
@@ -270,7 +269,7 @@ class Ledger:
         The first three are positional-only so that ``note`` (a field of :class:`Post`, e.g.
         ``"needs operator"``) can be set through ``fields``.
         """
-        mapping = {
+        mapping: dict[FieldT, EncodableT] = {
             k: ("1" if v is True else "0" if v is False else str(v)) for k, v in fields.items()
         }
         mapping["updated_at"] = str(now)
@@ -290,7 +289,7 @@ class Ledger:
         args: list[str] = [expected.value, new.value, str(now)]
         for k, v in fields.items():
             args += [k, "1" if v is True else "0" if v is False else str(v)]
-        ok = (
+        ok: bool = (
             self._transition(keys=[self.keys.post(post_id), self.keys.post_counts], args=args)
             == b"ok"
         )
@@ -357,7 +356,7 @@ class Ledger:
         self, channel: str, limit: int | None, remaining: int | None, reset_at: float | None
     ) -> None:
         """Remember the rate-limit headers last seen on a channel."""
-        mapping = {
+        mapping: dict[FieldT, EncodableT] = {
             k: str(v)
             for k, v in (("limit", limit), ("remaining", remaining), ("reset_at", reset_at))
             if v is not None

@@ -350,7 +350,7 @@ class Poster:
 
         images = self.config.images
         policy = ImagePolicy(
-            allowed_hosts=images.allowed_hosts,
+            allowed_hosts=frozenset(images.allowed_hosts),
             allow_private=images.allow_private,
             max_bytes=images.max_bytes,
             timeout=images.timeout,

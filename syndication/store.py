@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -145,6 +145,31 @@ def _s(value: bytes | str | None) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def members(reply: Iterable[object]) -> list[str]:
+    """The members of a set or sorted-set range read without scores, as text.
+
+    redis-py types range replies as members or (member, score) pairs in one union; without
+    ``withscores`` every item is a member.
+    """
+    out: list[str] = []
+    for item in reply:
+        if not isinstance(item, bytes | str):
+            raise StoreError(f"expected a member, got {item!r}")
+        out.append(_s(item))
+    return out
+
+
+def scores(reply: Iterable[object]) -> list[float]:
+    """The scores of a sorted-set range read ``withscores=True``."""
+    out: list[float] = []
+    for item in reply:
+        if not isinstance(item, tuple | list):
+            raise StoreError(f"expected a (member, score) pair, got {item!r}")
+        _, score = item
+        out.append(score)
+    return out
+
+
 class Store:
     """The project's Redis state. One per process; cheap to create."""
 
@@ -162,6 +187,7 @@ class Store:
         ev = parsed.event
         k = self.keys
         aid = ev.article.id
+        published: float | str
         if isinstance(ev, ArticleUnpublished):
             kind, version, published, body, story, feeds = (
                 "unpublish",
@@ -293,7 +319,7 @@ class Store:
 
     def feed_article_ids(self, feed_id: str, limit: int) -> list[str]:
         """The newest ``limit`` article ids of a feed, newest first (reads only those)."""
-        return [_s(m) for m in self.r.zrevrange(self.keys.feed_index(feed_id), 0, limit - 1)]
+        return members(self.r.zrevrange(self.keys.feed_index(feed_id), 0, limit - 1))
 
     def feed_size(self, feed_id: str) -> int:
         """How many live articles a feed holds."""
@@ -313,7 +339,7 @@ class Store:
 
     def list_article_ids(self, *, offset: int = 0, limit: int = 50) -> list[str]:
         """Live article ids, newest first."""
-        return [_s(m) for m in self.r.zrevrange(self.keys.articles, offset, offset + limit - 1)]
+        return members(self.r.zrevrange(self.keys.articles, offset, offset + limit - 1))
 
     def known_feeds(self) -> list[str]:
         """Every feed id that has an index or tombstones (SCAN, for operators)."""
@@ -326,7 +352,7 @@ class Store:
     def dirty_feeds(self, older_than: float | None = None) -> list[str]:
         """Feeds waiting to be rendered (dirty before ``older_than`` when given)."""
         high = "+inf" if older_than is None else older_than
-        return [_s(m) for m in self.r.zrangebyscore(self.keys.dirty_feeds, "-inf", high)]
+        return members(self.r.zrangebyscore(self.keys.dirty_feeds, "-inf", high))
 
     def claim_dirty(self, feed_id: str) -> bool:
         """Drop a feed's dirty mark unconditionally (tests and operators)."""
@@ -387,7 +413,7 @@ class Store:
 
     def dead_letters(self, *, limit: int = 100, offset: int = 0) -> list[DeadLetter]:
         """Dead letters, oldest first."""
-        ids = [_s(m) for m in self.r.zrange(self.keys.dead_letters, offset, offset + limit - 1)]
+        ids = members(self.r.zrange(self.keys.dead_letters, offset, offset + limit - 1))
         pipe = self.r.pipeline(transaction=False)
         for dl_id in ids:
             pipe.hgetall(self.keys.dead_letter(dl_id))
@@ -405,7 +431,7 @@ class Store:
         return self._dead_letter(dl_id, data)
 
     @staticmethod
-    def _dead_letter(dl_id: str, data: dict[bytes, bytes]) -> DeadLetter:
+    def _dead_letter(dl_id: str, data: Mapping[bytes | str, bytes | str]) -> DeadLetter:
         return DeadLetter(
             id=dl_id,
             raw=_s(data.get(b"raw")),
@@ -454,6 +480,9 @@ class Store:
             got = self.r.xreadgroup(
                 group, consumer, {self.keys.inbox: ">"}, count=count - len(entries), block=block_ms
             )
+            # RESP2 replies are a list of [stream, entries] pairs (None when nothing came).
+            if got is not None and not isinstance(got, list):
+                raise StoreError(f"unexpected XREADGROUP reply {got!r}")
             for _stream, items in got or []:
                 entries.extend(items)
         return [(_s(eid), fields) for eid, fields in entries]
@@ -493,8 +522,9 @@ class Store:
         return n
 
 
-def _decode_map(data: dict[bytes, bytes]) -> dict[str, str]:
-    return {k.decode(): v.decode() for k, v in data.items()}
+def decode_map(data: Mapping[bytes | str, bytes | str]) -> dict[str, str]:
+    """A Redis hash as text keys and values."""
+    return {_s(k): _s(v) for k, v in data.items()}
 
 
 class Ops:
@@ -514,7 +544,7 @@ class Ops:
     def heartbeats(self, role: str) -> dict[str, float]:
         """Process name -> last time seen, for ``worker`` or ``beat``."""
         return {
-            k: float(v) for k, v in _decode_map(self.r.hgetall(self.keys.heartbeat(role))).items()
+            k: float(v) for k, v in decode_map(self.r.hgetall(self.keys.heartbeat(role))).items()
         }
 
     def due_counts(self, now: float) -> tuple[int, int]:

@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import Any
 
 from celery import Celery
-from kombu import Queue
+from kombu.entity import Queue
 
 from syndication.config import Config, load_config
 from syndication.connection import broker_url, connect, redis_url
@@ -111,7 +111,7 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
         },
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
     )
-    app.syndication = Runtime(settings, config)  # type: ignore[attr-defined]
+    app.syndication = Runtime(settings, config)
     import workers.heartbeat
     import workers.tasks  # noqa: F401  (registers the shared tasks on every app)
 

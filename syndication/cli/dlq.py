@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC, datetime
 
 import click
@@ -107,7 +108,7 @@ def replay(ctx: CliContext, dl_id: str | None, replay_all: bool, as_json: bool) 
         err.print("No dead letters to replay.")
         return
     results = []
-    with click.progressbar(letters, label="replaying", file=err.file, show_pos=True) as bar:
+    with click.progressbar(letters, label="replaying", file=sys.stderr, show_pos=True) as bar:
         for dl in bar:
             ctx.store.count_replay(dl.id)
             try:

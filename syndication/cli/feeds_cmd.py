@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -72,7 +73,7 @@ def render(ctx: CliContext, render_all: bool) -> None:
     config = ctx.config.feeds
     refs = storage.all_feeds(config)
     ids = [r.id for r in refs] if render_all else ctx.store.dirty_feeds()
-    with click.progressbar(ids, label="rendering", file=err.file, show_pos=True) as bar:
+    with click.progressbar(ids, label="rendering", file=sys.stderr, show_pos=True) as bar:
         for feed_id in bar:
             if render_all:
                 ctx.store.mark_dirty([feed_id])
@@ -95,7 +96,7 @@ def export(ctx: CliContext, folder: Path) -> None:
         err.print("No rendered documents to export.")
         return
     with click.progressbar(
-        length=len(paths), label="exporting", file=err.file, show_pos=True
+        length=len(paths), label="exporting", file=sys.stderr, show_pos=True
     ) as bar:
         n = export_documents(storage, paths, folder, progress=lambda _p: bar.update(1))
     err.print(f"exported {n} document(s) to {folder}")

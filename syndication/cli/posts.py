@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import TypedDict
 
 import click
 
@@ -236,6 +237,16 @@ def channels() -> None:
     """List, pause, resume and check the configured channels."""
 
 
+class _ChannelRow(TypedDict):
+    name: str
+    platform: str
+    language: str
+    paused: bool
+    api_base_url: str | None
+    credentials_from: list[str]
+    posts: dict[str, int]
+
+
 @channels.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @pass_ctx
@@ -244,7 +255,7 @@ def channels_list(ctx: CliContext, as_json: bool) -> None:
     ledger = Ledger(ctx.store)
     paused = ledger.paused(c.name for c in ctx.config.channels)
     counts = ledger.counts()
-    rows = []
+    rows: list[_ChannelRow] = []
     for c in ctx.config.channels:
         by_status = {s: n for (_, ch, s), n in counts.items() if ch == c.name}
         rows.append(
@@ -271,7 +282,7 @@ def channels_list(ctx: CliContext, as_json: bool) -> None:
                 r["language"],
                 "paused" if r["paused"] else "active",
                 ", ".join(f"{k} {v}" for k, v in sorted(r["posts"].items())),
-            ]  # type: ignore[union-attr]
+            ]
             for r in rows
         ],
     )

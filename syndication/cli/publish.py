@@ -35,6 +35,12 @@ def split_documents(text: str) -> list[object]:
     return list(doc) if isinstance(doc, list) else [doc]
 
 
+def _messages(row: dict[str, object]) -> list[str]:
+    """A result row's errors, or else its warnings (both lists of messages)."""
+    notes = row.get("errors") or row.get("warnings")
+    return [str(n) for n in notes] if isinstance(notes, list) else []
+
+
 def wait_for(ctx: CliContext, event_ids: list[str], timeout: float) -> dict[str, str | None]:
     """Poll until every event has an outcome recorded by a worker, or the timeout passes."""
     deadline = time.monotonic() + timeout
@@ -131,8 +137,8 @@ def publish(
                     r.get("event_id"),
                     r.get("article_id"),
                     r.get("type"),
-                    "; ".join(r.get("errors") or r.get("warnings") or []),
-                ]  # type: ignore[arg-type]
+                    "; ".join(_messages(r)),
+                ]
                 for r in results
             ],
         )
