@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from syndication.cli._context import CliContext
-from syndication.logging import configure_logging
 from syndication.cli.articles import articles
 from syndication.cli.backfill import backfill
 from syndication.cli.config_cmd import config_group
@@ -20,6 +19,7 @@ from syndication.cli.publish import publish
 from syndication.cli.run import beat, redis_group, worker
 from syndication.cli.serve import serve
 from syndication.cli.status import status
+from syndication.logging import configure_logging
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
