@@ -70,8 +70,9 @@ def config_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def settings(redis_url: str, prefix: str, tmp_path: Path, config_dir: Path) -> Settings:
     """Settings pointing at the run's Redis under this test's prefix."""
-    return Settings(redis_url=redis_url, prefix=prefix, data_dir=tmp_path / "data",
-                    config_path=config_dir)
+    return Settings(
+        redis_url=redis_url, prefix=prefix, data_dir=tmp_path / "data", config_path=config_dir
+    )
 
 
 @pytest.fixture
@@ -91,15 +92,17 @@ def store(settings: Settings) -> Iterator[Store]:
 def env_for(settings: Settings) -> dict[str, str]:
     """Environment variables that make a subprocess use ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATION_")}
-    env.update({
-        "REDIS_URL": settings.redis_url_value or "",
-        "SYNDICATION_PREFIX": settings.prefix,
-        "SYNDICATION_DATA_DIR": str(settings.data_dir),
-        "SYNDICATION_CONFIG_PATH": str(settings.config_path),
-        "SYNDICATION_VISIBILITY_TIMEOUT": str(settings.visibility_timeout),
-        "SYNDICATION_POST_LEASE_SECONDS": str(settings.post_lease_seconds),
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "REDIS_URL": settings.redis_url_value or "",
+            "SYNDICATION_PREFIX": settings.prefix,
+            "SYNDICATION_DATA_DIR": str(settings.data_dir),
+            "SYNDICATION_CONFIG_PATH": str(settings.config_path),
+            "SYNDICATION_VISIBILITY_TIMEOUT": str(settings.visibility_timeout),
+            "SYNDICATION_POST_LEASE_SECONDS": str(settings.post_lease_seconds),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
@@ -116,7 +119,9 @@ class WorkerProcess:
     def start(self) -> WorkerProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "syndication", "worker", "--loglevel=INFO", *self.extra],
-            env=env_for(self.settings), stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
+            env=env_for(self.settings),
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         return self
@@ -154,8 +159,12 @@ def worker_factory(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
         w.stop()
 
 
-def wait_until(predicate: Callable[[], object], timeout: float = 30.0, interval: float = 0.05,
-               message: str = "condition") -> object:
+def wait_until(
+    predicate: Callable[[], object],
+    timeout: float = 30.0,
+    interval: float = 0.05,
+    message: str = "condition",
+) -> object:
     """Poll ``predicate`` until it returns something truthy, or fail after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:

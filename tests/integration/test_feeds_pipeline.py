@@ -29,13 +29,22 @@ def test_publish_update_unpublish_reach_every_affected_feed(
     for event in samples:
         app.send_task("syndication.ingest", (event,))
     docs = DocumentStore(store)
-    wait_until(lambda: all(s == "applied" for s in store.event_states([e["id"] for e in samples])),
-               message="samples applied")
-    wait_until(lambda: not store.dirty_feeds() and _doc(docs, "/feeds/vi/category/heritage.atom"),
-               message="feeds rendered")
+    wait_until(
+        lambda: all(s == "applied" for s in store.event_states([e["id"] for e in samples])),
+        message="samples applied",
+    )
+    wait_until(
+        lambda: not store.dirty_feeds() and _doc(docs, "/feeds/vi/category/heritage.atom"),
+        message="feeds rendered",
+    )
 
-    for path in ("/feeds/vi/all.rss", "/feeds/en/all.atom", "/feeds/ja/all.rss",
-                 "/feeds/vi/category/heritage.atom", "/feeds/ja/author/sato-hanako.atom"):
+    for path in (
+        "/feeds/vi/all.rss",
+        "/feeds/en/all.atom",
+        "/feeds/ja/all.rss",
+        "/feeds/vi/category/heritage.atom",
+        "/feeds/ja/author/sato-hanako.atom",
+    ):
         parsed = feedparser.parse(_doc(docs, path))
         assert parsed.bozo == 0, (path, parsed.get("bozo_exception"))
         assert parsed.entries, path
@@ -46,29 +55,48 @@ def test_publish_update_unpublish_reach_every_affected_feed(
     assert any(i["title"] == "Coffee exports hit a record high" for i in en_json["items"])
 
     # An update changes the title in every feed of the article, keeping its id.
-    before = {e.id: e.title for e in feedparser.parse(_doc(docs, "/feeds/vi/category/heritage.atom")).entries}
+    before = {
+        e.id: e.title
+        for e in feedparser.parse(_doc(docs, "/feeds/vi/category/heritage.atom")).entries
+    }
     update = json.loads(json.dumps(samples[0]))
     update.update(id="evt-update-1", type="article.updated")
-    update["article"].update(title="Đại Nội Huế: lễ hội kéo dài thêm một tuần",
-                             updated_at="2026-11-25T08:00:00+07:00")
+    update["article"].update(
+        title="Đại Nội Huế: lễ hội kéo dài thêm một tuần", updated_at="2026-11-25T08:00:00+07:00"
+    )
     app.send_task("syndication.ingest", (update,))
 
     def updated_everywhere() -> bool:
-        for path in ("/feeds/vi/all.atom", "/feeds/vi/category/heritage.atom", "/feeds/vi/tag/unesco.rss"):
+        for path in (
+            "/feeds/vi/all.atom",
+            "/feeds/vi/category/heritage.atom",
+            "/feeds/vi/tag/unesco.rss",
+        ):
             titles = [e.title for e in feedparser.parse(_doc(docs, path)).entries]
             if "Đại Nội Huế: lễ hội kéo dài thêm một tuần" not in titles:
                 return False
         return True
 
     wait_until(updated_everywhere, message="update rendered in every feed")
-    after = {e.id: e.title for e in feedparser.parse(_doc(docs, "/feeds/vi/category/heritage.atom")).entries}
+    after = {
+        e.id: e.title
+        for e in feedparser.parse(_doc(docs, "/feeds/vi/category/heritage.atom")).entries
+    }
     assert set(after) == set(before)  # same ids: the update kept the GUID
 
     # A retraction removes it from every feed and leaves an Atom tombstone.
     article_id = samples[0]["article"]["id"]  # type: ignore[index]
-    app.send_task("syndication.ingest", ({"id": "evt-retract-1", "type": "article.unpublished",
-                                          "occurred_at": "2026-11-25T09:00:00+07:00",
-                                          "article": {"id": article_id}},))
+    app.send_task(
+        "syndication.ingest",
+        (
+            {
+                "id": "evt-retract-1",
+                "type": "article.unpublished",
+                "occurred_at": "2026-11-25T09:00:00+07:00",
+                "article": {"id": article_id},
+            },
+        ),
+    )
 
     def gone_everywhere() -> bool:
         body = _doc(docs, "/feeds/vi/category/heritage.atom") or b""
@@ -95,7 +123,8 @@ def test_a_burst_to_one_feed_renders_it_a_few_times_not_once_per_event(
     worker = worker_factory(settings, "-c", "1")
     wait_until(lambda: store.feed_size("vi/all") == 40, message="burst applied")
     wait_until(lambda: not store.dirty_feeds(), message="renders done")
-    renders = sum(1 for line in worker.output().splitlines()
-                  if "feed.rendered" in line and '"vi/all"' in line)
+    renders = sum(
+        1 for line in worker.output().splitlines() if "feed.rendered" in line and '"vi/all"' in line
+    )
     assert 1 <= renders <= 5, renders
     assert DocumentStore(store).get("/feeds/vi/all.rss") is not None

@@ -120,7 +120,8 @@ def test_two_workers_beat_and_two_servers_share_one_redis(
     (config_dir / "channels.yaml").write_text(
         "channels:\n"
         f"  - {{name: mastodon-vi, platform: mastodon, language: vi, api_base_url: '{base}',\n"
-        "     credentials: {access_token: MM_MASTODON_TOKEN}, max_age: 3650d, delete_on_unpublish: true,\n"
+        "     credentials: {access_token: MM_MASTODON_TOKEN}, max_age: 3650d,\n"
+        "     delete_on_unpublish: true,\n"
         "     schedule: {min_spacing: 0s}}\n"
         "routing: {routes: [{match: {}, channels: [mastodon-vi]}]}\n",
         encoding="utf-8",

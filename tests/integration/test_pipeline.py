@@ -22,10 +22,20 @@ from tests.unit.test_events import EVENT
 from workers.app import create_app
 
 
-def run_cli(settings: Settings, *args: str, env: dict[str, str] | None = None, input: str | None = None):
+def run_cli(
+    settings: Settings, *args: str, env: dict[str, str] | None = None, input: str | None = None
+):
     """Invoke the real CLI in-process against the test's Redis and prefix."""
-    base = ["--redis-url", settings.redis_url_value or "", "--prefix", settings.prefix,
-            "--config", str(settings.config_path), "--data-dir", str(settings.data_dir)]
+    base = [
+        "--redis-url",
+        settings.redis_url_value or "",
+        "--prefix",
+        settings.prefix,
+        "--config",
+        str(settings.config_path),
+        "--data-dir",
+        str(settings.data_dir),
+    ]
     return CliRunner().invoke(cli, [*base, *args], env=env, input=input, catch_exceptions=False)
 
 
@@ -37,11 +47,14 @@ def make_event(n: int, **article: object) -> dict[str, object]:
     return doc
 
 
-def test_cli_publish_wait_applies_the_samples(settings: Settings, store: Store, worker_factory) -> None:
+def test_cli_publish_wait_applies_the_samples(
+    settings: Settings, store: Store, worker_factory
+) -> None:
     """`syndication publish FILE --wait` returns once the worker applied every sample."""
     worker_factory(settings, "-c", "1")
-    result = run_cli(settings, "publish", str(Path("config/samples/events.jsonl").resolve()),
-                     "--wait", "--json")
+    result = run_cli(
+        settings, "publish", str(Path("config/samples/events.jsonl").resolve()), "--wait", "--json"
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     samples = load_samples()
@@ -52,7 +65,10 @@ def test_cli_publish_wait_applies_the_samples(settings: Settings, store: Store, 
     updated = store.get_article("coffee-export-2002-en")
     assert updated is not None and updated.title == "Coffee exports hit a record high"
     assert store.translations("hue-citadel-2001-vi") == [
-        "hue-citadel-2001-en", "hue-citadel-2001-ja", "hue-citadel-2001-vi"]
+        "hue-citadel-2001-en",
+        "hue-citadel-2001-ja",
+        "hue-citadel-2001-vi",
+    ]
     assert "vi/category/heritage" in store.known_feeds()
 
 
@@ -70,15 +86,26 @@ def test_cli_publish_rejects_invalid_events_with_exit_1(settings: Settings, stor
 
 def test_cli_publish_accepts_a_single_object_and_an_array(settings: Settings, store: Store) -> None:
     """A JSON object and a JSON array are read as one and as many events."""
-    one = run_cli(settings, "publish", "-", "--json", "--via", "inbox", input=json.dumps(make_event(1)))
-    many = run_cli(settings, "publish", "-", "--json", "--via", "inbox",
-                   input=json.dumps([make_event(2), make_event(3)]))
+    one = run_cli(
+        settings, "publish", "-", "--json", "--via", "inbox", input=json.dumps(make_event(1))
+    )
+    many = run_cli(
+        settings,
+        "publish",
+        "-",
+        "--json",
+        "--via",
+        "inbox",
+        input=json.dumps([make_event(2), make_event(3)]),
+    )
     assert json.loads(one.stdout)["accepted"] == 1
     assert json.loads(many.stdout)["accepted"] == 2
     assert store.inbox_length() == 3
 
 
-def test_python_publish_reaches_the_worker(settings: Settings, store: Store, worker_factory) -> None:
+def test_python_publish_reaches_the_worker(
+    settings: Settings, store: Store, worker_factory
+) -> None:
     """`syndication.publish(event)` from Python is applied by a worker (via the inbox)."""
     worker_factory(settings, "-c", "1", "--beat")
     event_id = syndication.publish(make_event(7, title="Từ Python"), settings=settings)
@@ -87,17 +114,23 @@ def test_python_publish_reaches_the_worker(settings: Settings, store: Store, wor
     assert article is not None and article.title == "Từ Python"
 
 
-def test_python_publish_raises_on_invalid_and_keeps_a_dead_letter(settings: Settings, store: Store) -> None:
+def test_python_publish_raises_on_invalid_and_keeps_a_dead_letter(
+    settings: Settings, store: Store
+) -> None:
     """An invalid event raises a field-named error in Python and is not lost."""
     with pytest.raises(syndication.EventValidationError, match=r"article\.language"):
         syndication.publish(make_event(8, language="en_GB"), settings=settings)
     assert store.count_dead_letters() == 1
 
 
-def test_plain_xadd_from_any_language_is_applied(settings: Settings, store: Store, worker_factory) -> None:
+def test_plain_xadd_from_any_language_is_applied(
+    settings: Settings, store: Store, worker_factory
+) -> None:
     """One raw XADD, as a PHP or Node CMS would send it, is applied; a malformed entry is kept."""
     worker_factory(settings, "-c", "1", "--beat")
-    store.r.execute_command("XADD", store.keys.inbox, "*", "event", json.dumps(make_event(9), ensure_ascii=False))
+    store.r.execute_command(
+        "XADD", store.keys.inbox, "*", "event", json.dumps(make_event(9), ensure_ascii=False)
+    )
     store.r.execute_command("XADD", store.keys.inbox, "*", "payload", "oops")
     wait_until(lambda: store.event_state("evt-00009") == "applied", message="xadd applied")
     wait_until(lambda: store.count_dead_letters() == 1, message="malformed entry dead-lettered")
@@ -120,11 +153,15 @@ def test_inbox_entries_of_a_crashed_consumer_are_claimed_back(store: Store, conf
     assert store.inbox_pending() == 0 and store.inbox_length() == 0
 
 
-def test_worker_validates_again_when_the_edge_is_bypassed(settings: Settings, store: Store, worker_factory) -> None:
+def test_worker_validates_again_when_the_edge_is_bypassed(
+    settings: Settings, store: Store, worker_factory
+) -> None:
     """An invalid event sent straight to the ingest task is rejected by the worker and kept."""
     worker_factory(settings, "-c", "1")
     app = create_app(settings)
-    app.send_task("syndication.ingest", (make_event(3, language="??"),), kwargs={"source": "direct"})
+    app.send_task(
+        "syndication.ingest", (make_event(3, language="??"),), kwargs={"source": "direct"}
+    )
     wait_until(lambda: store.count_dead_letters() == 1, message="worker dead-letters")
     [letter] = store.dead_letters()
     assert letter.source == "direct" and letter.event_id == "evt-00003"
@@ -137,7 +174,9 @@ def test_dead_letters_can_be_listed_shown_replayed_and_dropped(
 ) -> None:
     """An event rejected under tight limits is replayed once the limits are raised."""
     tight = {"SYNDICATION_LIMITS__TITLE": "5"}
-    result = run_cli(settings, "publish", "-", input=json.dumps(make_event(1, title="Quá dài rồi")), env=tight)
+    result = run_cli(
+        settings, "publish", "-", input=json.dumps(make_event(1, title="Quá dài rồi")), env=tight
+    )
     assert result.exit_code == 1
     run_cli(settings, "publish", "-", input=json.dumps({"id": "x", "type": "nope"}))
     listed = json.loads(run_cli(settings, "dlq", "list", "--json").stdout)
@@ -154,7 +193,9 @@ def test_dead_letters_can_be_listed_shown_replayed_and_dropped(
     worker_factory(settings, "-c", "1")
     replayed = run_cli(settings, "dlq", "replay", long_title["id"], "--json")
     assert replayed.exit_code == 0 and json.loads(replayed.stdout)["queued"] == 1
-    wait_until(lambda: store.event_state("evt-00001") == "applied", message="replayed event applied")
+    wait_until(
+        lambda: store.event_state("evt-00001") == "applied", message="replayed event applied"
+    )
 
     assert run_cli(settings, "dlq", "drop", nope["id"]).exit_code == 0
     assert store.count_dead_letters() == 0
@@ -163,17 +204,27 @@ def test_dead_letters_can_be_listed_shown_replayed_and_dropped(
 def test_worker_killed_mid_stream_applies_every_event_exactly_once(
     redis_url: str, prefix: str, tmp_path: Path, config_dir: Path, worker_factory
 ) -> None:
-    """SIGKILL of a whole worker while events are in flight: after a restart each is applied once."""
-    settings = Settings(redis_url=redis_url, prefix=prefix, data_dir=tmp_path / "data",
-                        config_path=config_dir, visibility_timeout=6)
+    """SIGKILL of a whole worker with events in flight: after a restart each is applied once."""
+    settings = Settings(
+        redis_url=redis_url,
+        prefix=prefix,
+        data_dir=tmp_path / "data",
+        config_path=config_dir,
+        visibility_timeout=6,
+    )
     app = create_app(settings)
     total = 150
     for n in range(total):
         app.send_task("syndication.ingest", (make_event(n),))
-    store = Store(__import__("redis").Redis.from_url(redis_url), __import__("syndication.keys").keys.Keys(prefix))
+    store = Store(
+        __import__("redis").Redis.from_url(redis_url),
+        __import__("syndication.keys").keys.Keys(prefix),
+    )
 
     def applied() -> int:
-        return sum(1 for s in store.event_states([f"evt-{n:05d}" for n in range(total)]) if s == "applied")
+        return sum(
+            1 for s in store.event_states([f"evt-{n:05d}" for n in range(total)]) if s == "applied"
+        )
 
     first = worker_factory(settings, "-c", "1")
     wait_until(lambda: applied() >= 20, message="some events applied")

@@ -84,7 +84,7 @@ def _poster(
     return Poster(store, config)
 
 
-def _article(store: Store, image_url: str, **changes: object):  # noqa: ANN202
+def _article(store: Store, image_url: str, **changes: object):
     parsed = parse_event(
         event(article__image={"url": image_url, "caption": "Đèn lồng Hội An về đêm"}, **changes)
     )

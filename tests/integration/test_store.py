@@ -17,8 +17,15 @@ def published(event_id: str = "e1", article_id: str = "a1", **article: object) -
     return doc
 
 
-def unpublished(event_id: str, article_id: str, at: str = "2026-11-20T12:00:00+07:00") -> dict[str, object]:
-    return {"id": event_id, "type": "article.unpublished", "occurred_at": at, "article": {"id": article_id}}
+def unpublished(
+    event_id: str, article_id: str, at: str = "2026-11-20T12:00:00+07:00"
+) -> dict[str, object]:
+    return {
+        "id": event_id,
+        "type": "article.unpublished",
+        "occurred_at": at,
+        "article": {"id": article_id},
+    }
 
 
 def test_same_event_twice_changes_nothing(store: Store) -> None:
@@ -34,7 +41,9 @@ def test_same_event_twice_changes_nothing(store: Store) -> None:
 
 def test_older_update_never_overwrites_newer(store: Store) -> None:
     """An update that arrives late with an older updated_at is recorded as stale."""
-    newer = parse_event(published("e2", updated_at="2026-11-21T10:00:00+07:00", title="Bản mới", type="x"))
+    newer = parse_event(
+        published("e2", updated_at="2026-11-21T10:00:00+07:00", title="Bản mới", type="x")
+    )
     older = parse_event(published("e3", updated_at="2026-11-21T09:00:00+07:00", title="Bản cũ"))
     assert store.apply_event(newer, ["vi/all"]).status == "applied"
     assert store.apply_event(older, ["vi/all"]).status == "stale"
@@ -79,16 +88,24 @@ def test_a_late_publish_does_not_resurrect_a_retracted_article(store: Store) -> 
 def test_feed_index_reads_newest_first_and_only_n(store: Store) -> None:
     """A feed reads its newest N article ids by publish time, whatever the arrival order."""
     for i, day in enumerate([3, 1, 5, 2, 4]):
-        store.apply_event(parse_event(published(f"e{i}", f"a{day}", published_at=f"2026-11-0{day}T08:00:00Z")),
-                          ["en/all"])
+        store.apply_event(
+            parse_event(published(f"e{i}", f"a{day}", published_at=f"2026-11-0{day}T08:00:00Z")),
+            ["en/all"],
+        )
     assert store.feed_article_ids("en/all", 3) == ["a5", "a4", "a3"]
 
 
 def test_translations_are_linked_to_their_story(store: Store) -> None:
     """Every translation is reachable from the story id (the original's id)."""
     store.apply_event(parse_event(published("e1", "story-vi")), ["vi/all"])
-    store.apply_event(parse_event(published("e2", "story-en", language="en", translation_of="story-vi")), ["en/all"])
-    store.apply_event(parse_event(published("e3", "story-ja", language="ja", translation_of="story-vi")), ["ja/all"])
+    store.apply_event(
+        parse_event(published("e2", "story-en", language="en", translation_of="story-vi")),
+        ["en/all"],
+    )
+    store.apply_event(
+        parse_event(published("e3", "story-ja", language="ja", translation_of="story-vi")),
+        ["ja/all"],
+    )
     assert store.translations("story-vi") == ["story-en", "story-ja", "story-vi"]
 
 
@@ -102,11 +119,17 @@ def test_batch_apply_matches_one_by_one(store: Store) -> None:
 
 def test_dead_letters_keep_payload_errors_time_and_source(store: Store) -> None:
     """A rejected event is kept whole with why, when and where from, and can be dropped."""
-    dl_id = store.add_dead_letter('{"id": "bad"}', ["type: required"], source="cli:x.json#1",
-                                  event_id="bad", now=1000.0)
+    dl_id = store.add_dead_letter(
+        '{"id": "bad"}', ["type: required"], source="cli:x.json#1", event_id="bad", now=1000.0
+    )
     [letter] = store.dead_letters()
     assert (letter.id, letter.raw, letter.errors, letter.source, letter.at) == (
-        dl_id, '{"id": "bad"}', ("type: required",), "cli:x.json#1", 1000.0)
+        dl_id,
+        '{"id": "bad"}',
+        ("type: required",),
+        "cli:x.json#1",
+        1000.0,
+    )
     assert store.event_state("bad") == "rejected"
     assert store.drop_dead_letter(dl_id) and store.dead_letters() == []
 

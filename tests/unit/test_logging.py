@@ -37,7 +37,7 @@ def test_passwords_inside_urls_are_masked() -> None:
     assert event["url"] == "redis://user:***@db.example:6379/0"
 
 
-def test_json_lines_off_a_terminal(capsys) -> None:  # noqa: ANN001
+def test_json_lines_off_a_terminal(capsys) -> None:
     """Off a terminal each log entry is one JSON line on stderr, secrets redacted."""
     configure_logging("INFO", json_output=True)
     try:
