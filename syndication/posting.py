@@ -233,9 +233,11 @@ class Poster:
             datetime.fromtimestamp(t, UTC) for t in self.ledger.channel_times(channel.name, since)
         ]
         remaining, reset_at = self.ledger.rate(channel.name)
+        # Posts planned for later count against the quota too: a burst planned now must not
+        # put more than the platform allows into any window ahead.
         budget = budget_for(
             channel.platform,
-            [p for p in planned if p <= when],
+            planned,
             reset_at=datetime.fromtimestamp(reset_at, UTC) if reset_at else None,
             remaining=remaining,
         )

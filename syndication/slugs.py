@@ -14,6 +14,7 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Mapping
+from functools import lru_cache
 
 from slugify import slugify
 
@@ -57,6 +58,13 @@ def slug_for(name: str, overrides: Mapping[str, str] = _EMPTY) -> str:
         slug = slugify(override)
         if slug:
             return slug
+    return _automatic(nfc)
+
+
+@lru_cache(maxsize=65_536)
+def _automatic(nfc: str) -> str:
+    # Cached: ingest asks for the same bylines and tags over and over, and transliteration
+    # is the most expensive step of routing an article to its feeds.
     if is_latin_name(nfc):
         # slugify (via unidecode) maps đ/Đ to d and drops Vietnamese tone marks.
         slug = slugify(nfc)

@@ -17,9 +17,12 @@ from typing import Any
 from celery import Celery
 from kombu.entity import Queue
 
+from syndication.channels import ChannelConfig
 from syndication.config import Config, load_config
 from syndication.connection import broker_url, connect, redis_url
 from syndication.keys import Keys
+from syndication.platforms.base import Platform
+from syndication.posting import default_adapter
 from syndication.settings import Settings, get_settings
 from syndication.store import Store
 
@@ -36,6 +39,7 @@ class Runtime:
 
     settings: Settings
     _config: Config | None = field(default=None, repr=False)
+    _adapters: dict[str, Platform] = field(default_factory=dict, repr=False)
 
     @cached_property
     def store(self) -> Store:
@@ -52,6 +56,15 @@ class Runtime:
         if self._config is None:
             self._config = load_config(self.settings.config_path)
         return self._config
+
+    def adapter_for(self, channel: ChannelConfig) -> Platform:
+        """The channel's platform adapter, built once per process and reused, so that its
+        client keeps its HTTP connection (and Mastodon.py its instance facts) between posts."""
+        key = channel.model_dump_json()
+        adapter = self._adapters.get(key)
+        if adapter is None:
+            adapter = self._adapters[key] = default_adapter(channel)
+        return adapter
 
     @cached_property
     def consumer_name(self) -> str:
@@ -90,7 +103,7 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
         task_routes={
             "syndication.ingest": {"queue": "ingest"},
             "syndication.drain_inbox": {"queue": "ingest"},
-            "syndication.render_feed": {"queue": "render"},
+            "syndication.render_feeds": {"queue": "render"},
             "syndication.sweep": {"queue": "render"},
             "syndication.websub_ping": {"queue": "render"},
             "syndication.dispatch_due": {"queue": "deliver"},

@@ -81,8 +81,8 @@ def backfill(
             for outcome in outcomes:
                 counts[outcome.status] += 1
             dirtied = sorted({f for o in outcomes for f in o.dirtied})
-            for feed_id in dirtied:
-                ctx.app.send_task("syndication.render_feed", (feed_id,), countdown=0.5)
+            if dirtied:
+                ctx.app.send_task("syndication.render_feeds", (dirtied,), countdown=0.5)
             if poster is not None:
                 now = time.time()
                 for o in outcomes:
