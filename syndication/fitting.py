@@ -276,7 +276,9 @@ class _Cutter:
     def __init__(self, text: str) -> None:
         self.text = text
         self.spans = _entities(text)
-        self.urls = [s for s in self.spans if s.kind == "url"]
+        # Only links written with their scheme (the article URL) survive a cut. A bare domain
+        # in the prose ("0.AL", "vnexpress.net") is never split, but it may be cut away.
+        self.urls = [s for s in self.spans if s.kind == "url" and _URL.match(text, s.start)]
         self.inside = bytearray(len(text) + 1)
         for span in self.spans:
             for i in range(span.start + 1, span.end):
@@ -336,7 +338,12 @@ def _best(cutter: _Cutter, positions: list[int], rules: TextRules) -> int | None
             best, lo = mid, mid + 1
         else:
             hi = mid - 1
-    return None if best is None else positions[best]
+    if best is None:
+        # Length is not monotonic in the cut when a bare domain in the prose ("0.AL", "vn.vn")
+        # counts as a 23-character link once whole: the search can miss a shorter cut that
+        # fits. Walk down from the longest (rare: only when every probe failed).
+        return next((p for p in reversed(positions) if fits(cutter.cut(p), rules)), None)
+    return positions[best]
 
 
 def fit_text(text: str, rules: TextRules) -> FittedText:
