@@ -22,12 +22,11 @@ from syndication.errors import (
     TransientError,
     UncertainOutcome,
 )
-from syndication.platforms.base import AdapterSettings, OutgoingPost, PostResult, RateInfo
+from syndication.platforms._graph import GraphAdapter, as_int
+from syndication.platforms.base import OutgoingPost, PostResult, RateInfo
 
 __all__ = ["FacebookAdapter"]
 
-_DEFAULT_BASE_URL = "https://graph.facebook.com"
-_DEFAULT_VERSION = "v21.0"
 # Application (4), user (17), Page/BUC (32, 80001) and API-specific (613) throttling.
 _RATE_CODES = frozenset({4, 17, 32, 613, 80001})
 # Throttling lasts minutes to an hour; without a header saying how long, wait this much.
@@ -36,15 +35,7 @@ _DEFAULT_RETRY_AFTER = 300.0
 _FIND_LIMIT = 25
 
 
-def _as_int(value: object) -> int | None:
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
-
-
-class FacebookAdapter:
+class FacebookAdapter(GraphAdapter):
     """One Facebook Page.
 
     Credentials: ``page_access_token``. Options: ``page_id``, ``api_version`` (``v21.0``).
@@ -53,31 +44,10 @@ class FacebookAdapter:
     name: ClassVar[str] = "facebook"
     idempotent: ClassVar[bool] = False
     can_edit: ClassVar[bool] = True
-
-    def __init__(self, settings: AdapterSettings) -> None:
-        token = settings.credentials.get("page_access_token", "")
-        page_id = settings.options.get("page_id", "")
-        if not token:
-            raise PermanentError("facebook", "credentials.page_access_token: missing")
-        if not page_id:
-            raise PermanentError("facebook", "options.page_id: missing")
-        self._token = token
-        self._page_id = page_id
-        version = settings.options.get("api_version", _DEFAULT_VERSION)
-        base = (settings.base_url or _DEFAULT_BASE_URL).rstrip("/")
-        self._client = httpx.Client(
-            base_url=f"{base}/{version}",
-            timeout=settings.timeout,
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        self._rate = RateInfo()
-
-    def __repr__(self) -> str:
-        return f"FacebookAdapter(page_id={self._page_id!r})"
-
-    def close(self) -> None:
-        """Release the HTTP connection pool."""
-        self._client.close()
+    credential_key: ClassVar[str] = "page_access_token"
+    node_option: ClassVar[str] = "page_id"
+    default_base_url: ClassVar[str] = "https://graph.facebook.com"
+    default_version: ClassVar[str] = "v21.0"
 
     # -- the Protocol ---------------------------------------------------------------------
 
@@ -89,12 +59,12 @@ class FacebookAdapter:
             if image.url:
                 # Facebook fetches a public URL itself, which spares uploading the bytes.
                 body = self._request(
-                    "POST", f"/{self._page_id}/photos", data={**data, "url": image.url}, writes=True
+                    "POST", f"/{self._node_id}/photos", data={**data, "url": image.url}, writes=True
                 )
             else:
                 body = self._request(
                     "POST",
-                    f"/{self._page_id}/photos",
+                    f"/{self._node_id}/photos",
                     data=data,
                     files={"source": (image.filename, image.data, image.content_type)},
                     writes=True,
@@ -105,7 +75,7 @@ class FacebookAdapter:
             data = {"message": post.text}
             if post.link:
                 data["link"] = post.link
-            body = self._request("POST", f"/{self._page_id}/feed", data=data, writes=True)
+            body = self._request("POST", f"/{self._node_id}/feed", data=data, writes=True)
             remote_id = body.get("id")
         if not isinstance(remote_id, str):
             raise UncertainOutcome("facebook", "post: published, but the answer has no id")
@@ -117,20 +87,11 @@ class FacebookAdapter:
         self._request("POST", f"/{remote_id}", data={"message": post.text}, writes=False)
         return PostResult(remote_id=remote_id, url=f"https://www.facebook.com/{remote_id}")
 
-    def delete(self, remote_id: str) -> None:
-        """Delete a Page post; one already gone is not an error."""
-        try:
-            self._request("DELETE", f"/{remote_id}", writes=False)
-        except PermanentError as exc:
-            # Code 100 subcode 33: the object does not exist (or is no longer visible).
-            if exc.status != 404 and "does not exist" not in str(exc):
-                raise
-
     def find(self, post: OutgoingPost) -> PostResult | None:
         """Look for the post among the Page's recent published posts, by link or message."""
         body = self._request(
             "GET",
-            f"/{self._page_id}/published_posts",
+            f"/{self._node_id}/published_posts",
             params={
                 "fields": "id,message,permalink_url,attachments{unshimmed_url}",
                 "limit": str(_FIND_LIMIT),
@@ -181,42 +142,6 @@ class FacebookAdapter:
                 return True
         return False
 
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        data: Mapping[str, str] | None = None,
-        params: Mapping[str, str] | None = None,
-        files: Mapping[str, tuple[str, bytes, str]] | None = None,
-        writes: bool,
-    ) -> Mapping[str, object]:
-        """Make one Graph API call and return its JSON object, or raise a mapped error.
-
-        Args:
-            writes: The call publishes something, so a lost answer leaves the outcome unknown.
-        """
-        action = f"{method} {path}"
-        try:
-            response = self._client.request(method, path, data=data, params=params, files=files)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise TransientError(
-                "facebook", f"{action}: could not connect ({exc.__class__.__name__})"
-            ) from None
-        except httpx.HTTPError as exc:
-            error_class: type[PlatformError] = UncertainOutcome if writes else TransientError
-            raise error_class(
-                "facebook", f"{action}: no answer ({exc.__class__.__name__})"
-            ) from None
-        self._read_usage(response.headers)
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if response.is_success and isinstance(body, Mapping):
-            return body
-        raise self._error(action, response, body, writes=writes)
-
     def _read_usage(self, headers: httpx.Headers) -> None:
         for name in ("x-page-usage", "x-app-usage"):
             raw = headers.get(name)
@@ -263,12 +188,12 @@ class FacebookAdapter:
         message = f"HTTP {status}"
         transient_flag = False
         if isinstance(error, Mapping):
-            code = _as_int(error.get("code"))
+            code = as_int(error.get("code"))
             message = str(error.get("message", message))
-            subcode = _as_int(error.get("error_subcode"))
+            subcode = as_int(error.get("error_subcode"))
             transient_flag = error.get("is_transient") is True
             message = f"{message} (code {code}" + (f", subcode {subcode})" if subcode else ")")
-        message = f"{action}: {message.replace(self._token, '[redacted]')}"
+        message = f"{action}: {self._redact(message)}"
         if code in _RATE_CODES or status == 429:
             retry_after = self._retry_after(response.headers)
             return RateLimited("facebook", message, retry_after=retry_after, status=status)

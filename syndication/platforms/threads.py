@@ -23,12 +23,11 @@ from syndication.errors import (
     TransientError,
     UncertainOutcome,
 )
-from syndication.platforms.base import AdapterSettings, OutgoingPost, PostResult, RateInfo
+from syndication.platforms._graph import GraphAdapter, as_int
+from syndication.platforms.base import OutgoingPost, PostResult, RateInfo
 
 __all__ = ["ThreadsAdapter"]
 
-_DEFAULT_BASE_URL = "https://graph.threads.net"
-_DEFAULT_VERSION = "v1.0"
 _RATE_CODES = frozenset({4, 17, 32, 613})
 _DEFAULT_QUOTA = 250
 _DEFAULT_RETRY_AFTER = 3600.0
@@ -38,15 +37,7 @@ _CONTAINER_WAIT = 30.0
 _POLL_INTERVAL = 1.0
 
 
-def _as_int(value: object) -> int | None:
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
-
-
-class ThreadsAdapter:
+class ThreadsAdapter(GraphAdapter):
     """One Threads profile.
 
     Credentials: ``access_token``. Options: ``user_id``, ``api_version`` (``v1.0``).
@@ -55,31 +46,10 @@ class ThreadsAdapter:
     name: ClassVar[str] = "threads"
     idempotent: ClassVar[bool] = False
     can_edit: ClassVar[bool] = False
-
-    def __init__(self, settings: AdapterSettings) -> None:
-        token = settings.credentials.get("access_token", "")
-        user_id = settings.options.get("user_id", "")
-        if not token:
-            raise PermanentError("threads", "credentials.access_token: missing")
-        if not user_id:
-            raise PermanentError("threads", "options.user_id: missing")
-        self._token = token
-        self._user_id = user_id
-        version = settings.options.get("api_version", _DEFAULT_VERSION)
-        base = (settings.base_url or _DEFAULT_BASE_URL).rstrip("/")
-        self._client = httpx.Client(
-            base_url=f"{base}/{version}",
-            timeout=settings.timeout,
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        self._rate = RateInfo()
-
-    def __repr__(self) -> str:
-        return f"ThreadsAdapter(user_id={self._user_id!r})"
-
-    def close(self) -> None:
-        """Release the HTTP connection pool."""
-        self._client.close()
+    credential_key: ClassVar[str] = "access_token"
+    node_option: ClassVar[str] = "user_id"
+    default_base_url: ClassVar[str] = "https://graph.threads.net"
+    default_version: ClassVar[str] = "v1.0"
 
     # -- the Protocol ---------------------------------------------------------------------
 
@@ -103,7 +73,7 @@ class ThreadsAdapter:
         else:
             params["media_type"] = "TEXT"
         # Creating a container publishes nothing, so its failures are plainly retryable.
-        container = self._request("POST", f"/{self._user_id}/threads", data=params, writes=False)
+        container = self._request("POST", f"/{self._node_id}/threads", data=params, writes=False)
         container_id = container.get("id")
         if not isinstance(container_id, str):
             raise TransientError("threads", "POST threads: answer has no container id")
@@ -112,7 +82,7 @@ class ThreadsAdapter:
         try:
             published = self._request(
                 "POST",
-                f"/{self._user_id}/threads_publish",
+                f"/{self._node_id}/threads_publish",
                 data={"creation_id": container_id},
                 writes=True,
             )
@@ -132,19 +102,11 @@ class ThreadsAdapter:
         """Threads posts cannot be edited through the API."""
         raise PermanentError("threads", "edit: the Threads API cannot edit a post")
 
-    def delete(self, remote_id: str) -> None:
-        """Delete a post; one already gone is not an error."""
-        try:
-            self._request("DELETE", f"/{remote_id}", writes=False)
-        except PermanentError as exc:
-            if exc.status != 404 and "does not exist" not in str(exc):
-                raise
-
     def find(self, post: OutgoingPost) -> PostResult | None:
         """Look for the post among the profile's recent threads, by text or link."""
         body = self._request(
             "GET",
-            f"/{self._user_id}/threads",
+            f"/{self._node_id}/threads",
             params={"fields": "id,text,permalink", "limit": str(_FIND_LIMIT)},
             writes=False,
         )
@@ -165,7 +127,7 @@ class ThreadsAdapter:
         """Read ``GET /me`` and return the profile's username."""
         body = self._request("GET", "/me", params={"fields": "id,username"}, writes=False)
         username = body.get("username")
-        return f"@{username}" if isinstance(username, str) else self._user_id
+        return f"@{username}" if isinstance(username, str) else self._node_id
 
     def rate_info(self) -> RateInfo:
         """The publishing quota as last read: ``limit`` posts per 24 h, ``remaining`` left."""
@@ -175,15 +137,15 @@ class ThreadsAdapter:
         """Read ``threads_publishing_limit`` and return (posts used, posts allowed) in 24 h."""
         body = self._request(
             "GET",
-            f"/{self._user_id}/threads_publishing_limit",
+            f"/{self._node_id}/threads_publishing_limit",
             params={"fields": "quota_usage,config"},
             writes=False,
         )
         entries = body.get("data")
         first = entries[0] if isinstance(entries, list) and entries else {}
-        used = _as_int(first.get("quota_usage")) if isinstance(first, Mapping) else None
+        used = as_int(first.get("quota_usage")) if isinstance(first, Mapping) else None
         config = first.get("config") if isinstance(first, Mapping) else None
-        total = _as_int(config.get("quota_total")) if isinstance(config, Mapping) else None
+        total = as_int(config.get("quota_total")) if isinstance(config, Mapping) else None
         used = used or 0
         total = total or _DEFAULT_QUOTA
         self._rate = RateInfo(limit=total, remaining=max(0, total - used))
@@ -220,44 +182,17 @@ class ThreadsAdapter:
         permalink = body.get("permalink")
         return permalink if isinstance(permalink, str) else None
 
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        data: Mapping[str, str] | None = None,
-        params: Mapping[str, str] | None = None,
-        writes: bool,
-    ) -> Mapping[str, object]:
-        """Make one Threads API call and return its JSON object, or raise a mapped error."""
-        action = f"{method} {path}"
-        try:
-            response = self._client.request(method, path, data=data, params=params)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise TransientError(
-                "threads", f"{action}: could not connect ({exc.__class__.__name__})"
-            ) from None
-        except httpx.HTTPError as exc:
-            error_class: type[PlatformError] = UncertainOutcome if writes else TransientError
-            raise error_class(
-                "threads", f"{action}: no answer ({exc.__class__.__name__})"
-            ) from None
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if response.is_success and isinstance(body, Mapping):
-            return body
-        raise self._error(action, response.status_code, body, writes=writes)
-
-    def _error(self, action: str, status: int, body: object, *, writes: bool) -> PlatformError:
+    def _error(
+        self, action: str, response: httpx.Response, body: object, *, writes: bool
+    ) -> PlatformError:
+        status = response.status_code
         error = body.get("error") if isinstance(body, Mapping) else None
         code: int | None = None
         message = f"HTTP {status}"
         if isinstance(error, Mapping):
-            code = _as_int(error.get("code"))
+            code = as_int(error.get("code"))
             message = f"{error.get('message', message)} (code {code})"
-        message = f"{action}: {message.replace(self._token, '[redacted]')}"
+        message = f"{action}: {self._redact(message)}"
         if code in _RATE_CODES or status == 429:
             self._rate = RateInfo(limit=self._rate.limit, remaining=0)
             return RateLimited("threads", message, retry_after=_DEFAULT_RETRY_AFTER, status=status)

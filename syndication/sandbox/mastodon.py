@@ -34,7 +34,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from syndication.sandbox.base import RateWindow, SandboxPost, SandboxServer, request_record
+from syndication.sandbox.base import (
+    RateWindow,
+    RecordedRequest,
+    SandboxPost,
+    SandboxServer,
+    request_record,
+)
 
 __all__ = ["MastodonSandbox"]
 
@@ -61,6 +67,15 @@ def _content_html(text: str) -> str:
         last = match.end()
     parts.append(html.escape(text[last:]))
     return "<p>" + "".join(parts).replace("\n", "<br />") + "</p>"
+
+
+def _status_params(request: Request) -> tuple[RecordedRequest, dict[str, Any]]:
+    """The request as recorded, and its parameters: form fields, overlaid by a JSON body."""
+    record = request_record(request)
+    fields: dict[str, Any] = dict(record.form)
+    if isinstance(record.json, dict):
+        fields.update(record.json)
+    return record, fields
 
 
 class MastodonSandbox(SandboxServer):
@@ -361,10 +376,7 @@ class MastodonSandbox(SandboxServer):
         headers, refusal = self._gate(request)
         if refusal is not None:
             return refusal
-        record = request_record(request)
-        fields: dict[str, Any] = dict(record.form)
-        if isinstance(record.json, dict):
-            fields.update(record.json)
+        record, fields = _status_params(request)
         text = fields.get("status")
         media_ids = record.form_list("media_ids[]") or list(fields.get("media_ids") or [])
         key = record.headers.get("idempotency-key")
@@ -407,10 +419,7 @@ class MastodonSandbox(SandboxServer):
         headers, refusal = self._gate(request)
         if refusal is not None:
             return refusal
-        record = request_record(request)
-        fields: dict[str, Any] = dict(record.form)
-        if isinstance(record.json, dict):
-            fields.update(record.json)
+        record, fields = _status_params(request)
         text = fields.get("status")
         if not isinstance(text, str) or not text.strip():
             error = {"error": "Validation failed: Text can't be blank"}
