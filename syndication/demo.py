@@ -39,6 +39,59 @@ SANDBOX_SECRETS = {
 }
 
 
+class ImageServer:
+    """Stands in for the portal's image host: a lead photo per article, drawn on the fly.
+
+    The sample articles name images on a host this machine cannot reach; the demo points
+    them here so that every platform's sandbox receives a real photo with its caption.
+    """
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        def jpeg(seed: str) -> bytes:
+            import hashlib
+            import io
+
+            from PIL import Image, ImageDraw
+
+            r, g, b = hashlib.sha256(seed.encode()).digest()[:3]
+            image = Image.new("RGB", (1200, 800), (r, g, b))
+            ImageDraw.Draw(image).rectangle(
+                (100, 100, 1100, 700), outline=(255, 255, 255), width=12
+            )
+            buffer = io.BytesIO()
+            image.save(buffer, format="JPEG", quality=80)
+            return buffer.getvalue()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = jpeg(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "image/jpeg")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def localise(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The event with its lead image served from here."""
+        image = event.get("article", {}).get("image")
+        if isinstance(image, dict) and isinstance(image.get("url"), str):
+            image["url"] = self.base_url + "/" + image["url"].split("://", 1)[-1].split("/", 1)[-1]
+        return event
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
 @dataclass
 class Sandboxes:
     """Every platform's local stand-in, started in this process."""
@@ -91,10 +144,13 @@ def channels_config(urls: dict[str, str]) -> dict[str, Any]:
             "edit_on_update": True,
             "delete_on_unpublish": True,
             "utm": {"source": platform, "medium": "social"},
+            "attach_image": True,
             **extra,
         }
 
     return {
+        # The demo's lead photos come from a server on this machine (see ImageServer).
+        "images": {"allow_private": True},
         "channels": [
             channel(
                 "x-en",
@@ -194,6 +250,7 @@ def run_demo(
     _say(f"Redis: {redacted(url)}{'' if settings.redis_url else ' (embedded)'}")
     sandboxes = Sandboxes()
     urls = sandboxes.start()
+    images = ImageServer()
     (config_dir / "channels.yaml").write_text(
         yaml.safe_dump(channels_config(urls)), encoding="utf-8"
     )
@@ -248,6 +305,7 @@ def run_demo(
             if line.strip()
         ]
         for event in lines:
+            event = images.localise(event)
             ctx.app.send_task("syndication.ingest", (event,), kwargs={"source": "demo"})
         _say(f"published {len(lines)} sample events; waiting for the worker...")
         ids = [e["id"] for e in lines]
@@ -265,8 +323,8 @@ def run_demo(
             if applied == len(ids) and posts and not open_posts and not ctx.store.dirty_feeds():
                 break
             time.sleep(0.5)
-        # An update and a retraction after the posts went out: edits and deletions follow.
         _report(ctx, ledger, docs, sandboxes, port)
+        _lifecycle(ctx, ledger, docs, lines)
     except KeyboardInterrupt:
         code = 130
     finally:
@@ -282,6 +340,7 @@ def run_demo(
             except subprocess.TimeoutExpired:
                 proc.kill()
         sandboxes.stop()
+        images.stop()
         _say(
             "stopped worker, beat, server and sandboxes (the embedded Redis keeps the data; "
             "`syndication redis stop` stops it)"
@@ -310,8 +369,16 @@ def _report(ctx: Any, ledger: Any, docs: Any, sandboxes: Sandboxes, port: int) -
     posts = ledger.many(ledger.all_ids())
     print_table(
         "Posts",
-        ["post", "status", "remote"],
-        [[p.id, p.status.value, p.remote_url or p.remote_id or p.last_error] for p in posts],
+        ["post", "status", "photo", "remote"],
+        [
+            [
+                p.id,
+                p.status.value,
+                "yes" if p.image_url and not _image_skipped(p) else "no",
+                p.remote_url or p.remote_id or p.last_error,
+            ]
+            for p in posts
+        ],
     )
     live = sandboxes.live_posts()
     _say(
@@ -321,4 +388,49 @@ def _report(ctx: Any, ledger: Any, docs: Any, sandboxes: Sandboxes, port: int) -
     _say(
         "Try: syndication posts list · syndication feeds list · syndication dlq list "
         "(with SYNDICATION_PREFIX and SYNDICATION_CONFIG_PATH as above)"
+    )
+
+
+def _image_skipped(post: Any) -> bool:
+    return any("image skipped" in str(h.get("note", "")) for h in post.history)
+
+
+def _lifecycle(ctx: Any, ledger: Any, docs: Any, lines: list[dict[str, Any]]) -> None:
+    """An update and a retraction after the posts went out: feeds follow, posts are edited
+    where the platform can and deleted where the channel asks."""
+    import copy
+
+    first, second = lines[0], lines[5]
+    update = copy.deepcopy(first)
+    update["id"], update["type"] = "evt-demo-update", "article.updated"
+    update["article"]["title"] += " (cập nhật)"
+    update["article"]["updated_at"] = "2026-11-25T09:00:00+07:00"
+    retract = {
+        "id": "evt-demo-retract",
+        "type": "article.unpublished",
+        "occurred_at": "2026-11-25T09:05:00+07:00",
+        "article": {"id": second["article"]["id"]},
+    }
+    for event in (update, retract):
+        ctx.app.send_task("syndication.ingest", (event,), kwargs={"source": "demo"})
+    updated_id, retracted_id = first["article"]["id"], second["article"]["id"]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        gone = all(
+            p.status.value in ("deleted", "cancelled") for p in ledger.for_article(retracted_id)
+        )
+        if gone and not ctx.store.dirty_feeds():
+            break
+        time.sleep(0.5)
+    time.sleep(1.0)  # the edits are queued after the update is applied
+    feed = docs.get("/feeds/vi/all.rss")
+    body = feed.body.decode() if feed else ""
+    _say(
+        f"\nUpdated {updated_id}: new title in /feeds/vi/all.rss: "
+        f"{'yes' if update['article']['title'] in body else 'not yet'}"
+    )
+    _say(
+        f"Retracted {retracted_id}: still in /feeds/vi/all.rss: "
+        f"{'yes' if second['article']['url'] in body else 'no'}; its posts: "
+        + ", ".join(f"{p.channel} {p.status.value}" for p in ledger.for_article(retracted_id))
     )

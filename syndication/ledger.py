@@ -8,6 +8,7 @@ with a Lua compare-and-set (only one worker can move it to ``sending``) and hold
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -363,6 +364,22 @@ class Ledger:
         }
         if mapping:
             self.r.hset(self.keys.channel_rate(channel), mapping=mapping)
+
+    def cached_image(self, url: str) -> tuple[bytes, str, int, int] | None:
+        """A lead image fetched earlier: (bytes, content type, width, height)."""
+        key = self.keys.media(hashlib.sha256(url.encode()).hexdigest()[:32])
+        data, ctype, width, height = self.r.hmget(key, "data", "type", "width", "height")
+        if not isinstance(data, bytes) or not ctype:
+            return None
+        return data, text_of(ctype), int(width or 0), int(height or 0)
+
+    def cache_image(self, url: str, data: bytes, ctype: str, width: int, height: int) -> None:
+        """Keep a fetched lead image for two days, so each image is fetched once."""
+        key = self.keys.media(hashlib.sha256(url.encode()).hexdigest()[:32])
+        pipe = self.r.pipeline()
+        pipe.hset(key, mapping={"data": data, "type": ctype, "width": width, "height": height})
+        pipe.expire(key, 2 * 86400)
+        pipe.execute()
 
     def text_limits(self, channel: str) -> tuple[int, int] | None:
         """A Mastodon instance's (max_characters, characters_reserved_per_url), if cached."""

@@ -33,6 +33,7 @@ from syndication.errors import (
 from syndication.events import Article
 from syndication.fitting import FittingError, fit_text, rules_for
 from syndication.ledger import OPEN, Ledger, Post, PostStatus, post_id_for
+from syndication.media import FetchedImage, ImagePolicy, MediaError, check_media, fetch_image
 from syndication.platforms.base import AdapterSettings, Media, OutgoingPost, Platform
 from syndication.platforms.registry import make_adapter
 from syndication.scheduling import budget_for, due_time
@@ -167,6 +168,15 @@ class Poster:
             text = compose(channel, article, self.text_limits(channel))
         except (FittingError, SyndicationError) as exc:
             return Decision(channel.name, "skipped", f"text cannot be fitted: {exc}")
+        # The lead image is fetched and checked against the platform's limits now, when the
+        # post is planned, not when it fails; a refused image never blocks the post.
+        image_url, image_note = "", ""
+        if article.image and channel.attach_image:
+            try:
+                self.image_for(channel.platform, article.image.url)
+                image_url = article.image.url
+            except MediaError as exc:
+                image_note = f"image skipped at planning: {exc}"
         lock = self.store.r.lock(
             self.store.keys.channel_lock(channel.name), timeout=30, blocking_timeout=30
         )
@@ -188,13 +198,15 @@ class Poster:
                 updated_at=now,
                 title=article.title,
                 description=article.summary[:300],
-                image_url=article.image.url if (article.image and channel.attach_image) else "",
+                image_url=image_url,
                 image_alt=(article.image.caption or "") if article.image else "",
                 approved=not channel.schedule.approval,
                 article_version=article.version.timestamp(),
             )
             if not self.ledger.create(post, enqueue=post.approved):
                 return Decision(channel.name, "skipped", "story already posted here")
+        if image_note:
+            self.ledger.update(post_id, now, image_note)
         # An unpublish may have been applied while this plan was being made (its retract then
         # found no post to cancel): look again now that the post exists, and cancel it.
         state = self.store.article_state(article.id)
@@ -345,24 +357,39 @@ class Poster:
             media=self._media(post),
         )
 
+    def image_for(self, platform: str, url: str) -> FetchedImage:
+        """The lead image at ``url``, fetched once (then cached) and checked for ``platform``.
+
+        Raises:
+            MediaError: the image cannot be had, or does not fit the platform's limits.
+        """
+        cached = self.ledger.cached_image(url)
+        if cached is not None:
+            image = FetchedImage(cached[0], cached[1], cached[2], cached[3], url=url)
+        else:
+            images = self.config.images
+            policy = ImagePolicy(
+                allowed_hosts=frozenset(images.allowed_hosts),
+                allow_private=images.allow_private,
+                max_bytes=images.max_bytes,
+                timeout=images.timeout,
+            )
+            try:
+                image = fetch_image(url, policy)
+            except (SyndicationError, OSError) as exc:
+                raise MediaError(str(exc)) from None
+            self.ledger.cache_image(url, image.data, image.content_type, image.width, image.height)
+        problem = check_media(platform, image)
+        if problem:
+            raise MediaError(problem)
+        return image
+
     def _media(self, post: Post) -> tuple[Media, ...]:
         if not post.image_url:
             return ()
-        from syndication.media import ImagePolicy, MediaError, check_media, fetch_image
-
-        images = self.config.images
-        policy = ImagePolicy(
-            allowed_hosts=frozenset(images.allowed_hosts),
-            allow_private=images.allow_private,
-            max_bytes=images.max_bytes,
-            timeout=images.timeout,
-        )
         try:
-            image = fetch_image(post.image_url, policy)
-            problem = check_media(post.platform, image)
-            if problem:
-                raise MediaError(problem)
-        except (MediaError, SyndicationError, OSError) as exc:
+            image = self.image_for(post.platform, post.image_url)
+        except MediaError as exc:
             self.ledger.update(post.id, datetime.now(UTC).timestamp(), f"image skipped: {exc}")
             return ()
         return (Media(image.data, image.content_type, post.image_alt, url=post.image_url),)
