@@ -110,15 +110,68 @@ def test_lead_image_is_attached_with_its_caption_as_alt_text(
 def test_a_refused_image_never_blocks_the_post(
     store: Store, image_server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An image from a private address (not allowed by config) is skipped; the post goes out."""
+    """An image config refuses (a private address) is dropped when planned; the post goes out."""
     with MastodonSandbox() as sandbox:
         poster = _poster(store, sandbox.base_url, monkeypatch, private=False, attach_image=True)
         article = _article(store, f"{image_server}/lead.png")
         [decision] = [d for d in poster.plan(article, 1.0) if d.action == "planned"]
-        assert poster.deliver(decision.post_id or "", "t", 2.0) == "sent"
+        planned = Ledger(store).require(decision.post_id or "")
+        assert planned.image_url == ""
+        assert any("image skipped at planning" in str(h["note"]) for h in planned.history)
+        assert poster.deliver(planned.id, "t", 2.0) == "sent"
         assert sandbox.media == {} and len(sandbox.live_posts()) == 1
+
+
+def test_an_image_over_the_platform_limit_is_dropped_when_planned(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A photo too large for Telegram (width + height over 10,000) is refused at planning."""
+    big = io.BytesIO()
+    Image.new("RGB", (6000, 4100), (10, 120, 60)).save(big, format="PNG")
+    body = big.getvalue()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("MEDIA_TG_TOKEN", "123456:TEST-token")
+        config = Config(
+            channels=(
+                ChannelConfig.model_validate(
+                    {
+                        "name": "tg-vi",
+                        "platform": "telegram",
+                        "language": "vi",
+                        "attach_image": True,
+                        "api_base_url": "http://127.0.0.1:9",
+                        "options": {"chat_id": "@x"},
+                        "credentials": {"bot_token": "MEDIA_TG_TOKEN"},
+                        "max_age": "3650d",
+                    }
+                ),
+            ),
+            routing=RoutingConfig(routes=(RouteConfig(channels=("tg-vi",)),)),
+            images=ImagesConfig(allow_private=True),
+        )
+        poster = Poster(store, config)
+        article = _article(store, f"http://127.0.0.1:{server.server_address[1]}/huge.png")
+        [decision] = [d for d in poster.plan(article, 1.0) if d.action == "planned"]
         post = Ledger(store).require(decision.post_id or "")
-        assert any("image skipped" in str(h["note"]) for h in post.history)
+        assert post.image_url == ""
+        notes = " ".join(str(h["note"]) for h in post.history)
+        assert "image skipped at planning" in notes and "10000" in notes.replace(",", "")
+    finally:
+        server.shutdown()
 
 
 def test_text_is_fitted_to_the_instance_limit_read_from_the_instance(
