@@ -87,6 +87,9 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
             # seconds rather than kombu's default of once in ten minutes.
             "unacked_restore_interval": max(1, min(10, visibility // 5)),
             "unacked_restore_throttle": 1,
+            # The restore holds a mutex; a worker killed while holding it would block every
+            # other worker's restores for kombu's default of five minutes.
+            "unacked_mutex_expire": max(5, visibility // 3),
         },
         task_serializer="json",
         accept_content=["json"],
