@@ -246,6 +246,9 @@ def run_demo(
             yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8"
         )
 
+    from syndication.embedded import is_running, stop_embedded
+
+    embedded_before = settings.redis_url is None and is_running(data)
     url = redis_url(settings)
     _say(f"Redis: {redacted(url)}{'' if settings.redis_url else ' (embedded)'}")
     sandboxes = Sandboxes()
@@ -256,7 +259,9 @@ def run_demo(
     )
     _say("Platform sandboxes: " + ", ".join(f"{k} {v}" for k, v in urls.items()))
 
-    prefix = settings.prefix
+    # A prefix of the demo's own: it starts by deleting every key under it, and must never
+    # touch a real deployment's keys on the same server.
+    prefix = f"{settings.prefix}-demo"
     env = {
         **os.environ,
         **SANDBOX_SECRETS,
@@ -341,10 +346,9 @@ def run_demo(
                 proc.kill()
         sandboxes.stop()
         images.stop()
-        _say(
-            "stopped worker, beat, server and sandboxes (the embedded Redis keeps the data; "
-            "`syndication redis stop` stops it)"
-        )
+        if settings.redis_url is None and not embedded_before:
+            stop_embedded(data)  # it saves first; the next command starts it again
+        _say("stopped worker, beat, server, sandboxes and the Redis the demo started")
     return code
 
 
@@ -386,8 +390,11 @@ def _report(ctx: Any, ledger: Any, docs: Any, sandboxes: Sandboxes, port: int) -
         + ", ".join(f"{k} {v}" for k, v in live.items())
     )
     _say(
-        "Try: syndication posts list · syndication feeds list · syndication dlq list "
-        "(with SYNDICATION_PREFIX and SYNDICATION_CONFIG_PATH as above)"
+        "Afterwards: SYNDICATION_PREFIX="
+        + ctx.settings.prefix
+        + " SYNDICATION_CONFIG_PATH="
+        + str(ctx.settings.config_path)
+        + " syndication posts list (or status, feeds list, dlq list)"
     )
 
 

@@ -65,6 +65,11 @@ def _answers(sock: Path) -> bool:
         return False
 
 
+def is_running(data_dir: Path) -> bool:
+    """Whether the embedded server of ``data_dir`` answers."""
+    return _answers(socket_path(data_dir))
+
+
 def ensure_embedded(data_dir: Path, *, timeout: float = 15.0) -> str:
     """Start the embedded Redis of ``data_dir`` unless it already runs; return its URL."""
     data_dir = data_dir.resolve()

@@ -94,10 +94,23 @@ def status(ctx: CliContext, as_json: bool) -> None:
         label = role.split("_")[0]
         grid.add_row(label, ", ".join(f"{n} ({a}s ago)" for n, a in seen.items()) or "none seen")
     grid.add_row("articles", str(snap["articles"]))
-    grid.add_row("feeds", str(snap["feeds"]))
+    feeds = snap["feeds"]
+    assert isinstance(feeds, dict)  # noqa: S101
+    grid.add_row(
+        "feeds",
+        f"{feeds['documents']} documents; last render {feeds['newest_render_age']} s ago, "
+        f"oldest {feeds['oldest_render_age']} s ago",
+    )
     grid.add_row("posts waiting", f"{snap['posts_waiting']} ({snap['posts_due_now']} due now)")
     grid.add_row("dead letters", str(snap["dead_letters"]))
-    grid.add_row("redis", str(snap["redis"]))
+    redis_info = snap["redis"]
+    assert isinstance(redis_info, dict)  # noqa: S101
+    grid.add_row(
+        "redis",
+        f"{'embedded' if redis_info['embedded'] else 'server'}; "
+        f"AOF {'on' if redis_info['aof_enabled'] == '1' else 'OFF'}; "
+        f"maxmemory-policy {redis_info['maxmemory_policy']}",
+    )
     out.print(grid)
     posts = snap["posts"]
     assert isinstance(posts, dict)  # noqa: S101
