@@ -129,3 +129,32 @@ def test_channels_list_pause_resume_and_check(
     assert "X_UNSET" in rows["m-en"]["error"]
     assert TOKEN not in everything.output and "bad-token" not in everything.output
     assert run_cli(settings, "channels", "pause", "nope").exit_code == 1
+
+
+def test_a_story_is_posted_once_per_channel_whatever_its_languages(
+    settings: Settings, store: Store, sandbox: MastodonSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two translations of one story reach a multilingual channel once, unless it allows more."""
+    monkeypatch.setenv("CLI_MASTODON_TOKEN", TOKEN)
+    (settings.config_path / "channels.yaml").write_text(
+        "channels:\n"
+        f"  - {{name: once, platform: mastodon, language: vi, api_base_url: '{sandbox.base_url}',\n"
+        "     credentials: {access_token: CLI_MASTODON_TOKEN}, max_age: 3650d}\n"
+        f"  - {{name: each, platform: mastodon, language: vi, api_base_url: '{sandbox.base_url}',\n"
+        "     credentials: {access_token: CLI_MASTODON_TOKEN}, max_age: 3650d,\n"
+        "     allow_translations: true}\n"
+        "routing: {routes: [{match: {}, channels: [once, each]}]}\n",
+        encoding="utf-8",
+    )
+    poster = Poster(store, load_config(settings.config_path))
+    original = parse_event(make_event(10, id="story-vi"))
+    # A second Vietnamese edition of the same story (e.g. a regional rewrite).
+    rewrite = parse_event(make_event(11, id="story-vi-2", translation_of="story-vi"))
+    for parsed in (original, rewrite):
+        store.apply_event(parsed, ["vi/all"])
+    first = poster.plan(original.event.article, 1000.0)  # type: ignore[arg-type]
+    second = poster.plan(rewrite.event.article, 1000.0)  # type: ignore[arg-type]
+    assert {d.channel: d.action for d in first} == {"once": "planned", "each": "planned"}
+    by_channel = {d.channel: d for d in second}
+    assert by_channel["once"].action == "skipped" and "once--story-vi" in by_channel["once"].reason
+    assert by_channel["each"].action == "planned"
