@@ -255,34 +255,30 @@ class Poster:
         )
         return due_time(channel.schedule, article.published_at, planned, when, budget).timestamp()
 
+    def _rerender(
+        self, channel: ChannelConfig, article: Article, post: Post, now: float, why: str
+    ) -> None:
+        self.ledger.update(
+            post.id,
+            now,
+            f"article updated {why}",
+            text=compose(channel, article, self.text_limits(channel)),
+            title=article.title,
+            article_version=article.version.timestamp(),
+        )
+
     def _replan(self, channel: ChannelConfig, article: Article, post: Post, now: float) -> Decision:
         if post.article_version >= article.version.timestamp():
             return Decision(
                 channel.name, "kept", f"already {post.status.value}", post.id, post.due_at
             )
         if post.status in OPEN:
-            text = compose(channel, article, self.text_limits(channel))
-            self.ledger.update(
-                post.id,
-                now,
-                "article updated before sending: text re-rendered",
-                text=text,
-                title=article.title,
-                article_version=article.version.timestamp(),
-            )
+            self._rerender(channel, article, post, now, "before sending: text re-rendered")
             return Decision(
                 channel.name, "replanned", "text re-rendered from the update", post.id, post.due_at
             )
         if post.status == PostStatus.SENT and channel.edit_on_update:
-            text = compose(channel, article, self.text_limits(channel))
-            self.ledger.update(
-                post.id,
-                now,
-                "article updated after sending: edit queued",
-                text=text,
-                title=article.title,
-                article_version=article.version.timestamp(),
-            )
+            self._rerender(channel, article, post, now, "after sending: edit queued")
             return Decision(channel.name, "edit", "the sent post will be edited", post.id)
         return Decision(
             channel.name, "kept", f"{post.status.value}; updates are not posted again", post.id

@@ -10,6 +10,7 @@ import click
 
 from syndication.cli._context import CliContext, err, pass_ctx, print_json, print_table
 from syndication.errors import PlatformError, StoreError, SyndicationError
+from syndication.events import Article
 from syndication.ledger import OPEN, Ledger, Post, PostStatus
 from syndication.posting import Poster, compose, default_adapter
 
@@ -46,6 +47,13 @@ def _doc(post: Post, *, full: bool = False) -> dict[str, object]:
 
 def _poster(ctx: CliContext) -> Poster:
     return Poster(ctx.store, ctx.config)
+
+
+def _article(ctx: CliContext, article_id: str) -> Article:
+    article = ctx.store.get_article(article_id)
+    if article is None:
+        raise click.ClickException(f"no article {article_id!r}")
+    return article
 
 
 def _post(ledger: Ledger, post_id: str) -> Post:
@@ -167,9 +175,7 @@ def preview(ctx: CliContext, article_id: str, as_json: bool) -> None:
     """Show what each routed channel would post for an article, fitted, without posting."""
     from syndication.channels import route_article
 
-    article = ctx.store.get_article(article_id)
-    if article is None:
-        raise click.ClickException(f"no article {article_id!r}")
+    article = _article(ctx, article_id)
     rows = []
     for name in route_article(article, ctx.config.routing, ctx.config.channels):
         channel = ctx.config.channel(name)
@@ -195,9 +201,7 @@ def explain(ctx: CliContext, article_id: str, as_json: bool) -> None:
     """Explain, per channel, why an article was or was not posted, and when it will be."""
     from syndication.channels import is_too_old, route_article
 
-    article = ctx.store.get_article(article_id)
-    if article is None:
-        raise click.ClickException(f"no article {article_id!r}")
+    article = _article(ctx, article_id)
     ledger = Ledger(ctx.store)
     routed = set(route_article(article, ctx.config.routing, ctx.config.channels))
     by_channel = {p.channel: p for p in ledger.for_article(article_id)}
