@@ -10,10 +10,8 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from feeds.storage import FeedStorage
+from syndication.documents import DocumentStore
 
 
 def write_atomically(target: Path, body: bytes) -> None:
@@ -33,7 +31,7 @@ def write_atomically(target: Path, body: bytes) -> None:
 
 
 def export_documents(
-    storage: FeedStorage,
+    storage: DocumentStore,
     paths: Iterable[str],
     folder: str | Path,
     progress: Callable[[str], None] | None = None,

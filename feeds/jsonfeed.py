@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from feeds.items import FeedItem
 from syndication.catalog import (
     FeedRef,
     FeedsConfig,
@@ -23,9 +24,6 @@ from syndication.catalog import (
     feed_title,
     site_url,
 )
-
-if TYPE_CHECKING:
-    from feeds.render import FeedItem
 
 __all__ = ["VERSION", "assemble", "feed_dict", "item_dict", "render_item"]
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, MutableMapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -34,6 +33,7 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from feeds import jsonfeed
+from feeds.items import FeedItem, RenderedFeed, Tombstone
 from syndication.catalog import (
     FeedFormat,
     FeedRef,
@@ -43,7 +43,6 @@ from syndication.catalog import (
     feed_title,
     site_url,
 )
-from syndication.events import Article
 
 __all__ = [
     "ATOM_NS",
@@ -77,40 +76,6 @@ _GENERATOR = "syndication"
 # The prefixes each document declares on its root (feedgen adds atom and content to RSS).
 _RSS_NSMAP = {"atom": ATOM_NS, "content": CONTENT_NS, "dc": DC_NS, "media": MEDIA_NS}
 _ATOM_NSMAP = {"dc": DC_NS, "media": MEDIA_NS, "at": TOMBSTONE_NS}
-
-
-@dataclass(frozen=True)
-class FeedItem:
-    """An article as a feed shows it, with its translations as ``(language, url)`` pairs."""
-
-    article: Article
-    translations: tuple[tuple[str, str], ...] = ()
-
-    def alternates(self) -> tuple[tuple[str, str], ...]:
-        """The translations to link: one per language, never the article's own."""
-        own = self.article.language
-        seen: dict[str, str] = {}
-        for language, url in self.translations:
-            if language != own and url != self.article.url:
-                seen.setdefault(language, url)
-        return tuple(seen.items())
-
-
-@dataclass(frozen=True)
-class Tombstone:
-    """An unpublished article, announced in Atom feeds as an RFC 6721 deleted entry."""
-
-    article_id: str
-    url: str
-    deleted_at: datetime
-
-
-@dataclass(frozen=True)
-class RenderedFeed:
-    """A rendered document and how many items it holds."""
-
-    body: bytes
-    item_count: int
 
 
 # --- feedgen extensions -------------------------------------------------------------------

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from feeds.export import export_documents
 from feeds.opml import render_opml
 from feeds.render import FeedItem, Tombstone, fragment_key, render_feed
 from syndication.catalog import FeedRef, FeedsConfig, is_feed_enabled
@@ -168,7 +169,5 @@ def refresh_feed(
         return Refresh(None, again=False)
     report = storage.render(ref, config, now)
     if config.export_dir and report.changed:
-        from feeds.export import export_documents
-
         export_documents(storage, report.changed, config.export_dir)
     return Refresh(report, again=not storage.store.finish_dirty(feed_id, seen))

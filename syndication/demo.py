@@ -300,10 +300,7 @@ def run_demo(
     try:
         ctx.store.delete_all()  # a demo starts from a clean slate under its own prefix
         spawn("worker", "worker", "-c", "2", "--beat", "--loglevel", "WARNING")
-        from syndication.cli import cli
-
-        if "serve" in cli.commands:
-            spawn("server", "serve", "--host", "127.0.0.1", "--port", str(port))
+        spawn("server", "serve", "--host", "127.0.0.1", "--port", str(port))
         lines = [
             json.loads(line)
             for line in samples.read_text(encoding="utf-8").splitlines()

@@ -15,7 +15,7 @@ from typing import Any
 
 from celery.signals import beat_init, worker_ready
 
-from workers.app import runtime
+from workers.runtime import runtime
 
 INTERVAL = 10.0
 

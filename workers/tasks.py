@@ -19,7 +19,7 @@ from syndication.errors import TransientError
 from syndication.inbox import drain_inbox as _drain
 from syndication.ingest import Ingestor, Outcome
 from syndication.posting import Poster, follow_up
-from workers.app import runtime
+from workers.runtime import runtime
 
 log = structlog.get_logger(__name__)
 

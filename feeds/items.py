@@ -1,0 +1,43 @@
+"""The values feed rendering works on: an article with its translations, a tombstone, and
+a rendered document. Shared by every format's renderer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from syndication.events import Article
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """An article as a feed shows it, with its translations as ``(language, url)`` pairs."""
+
+    article: Article
+    translations: tuple[tuple[str, str], ...] = ()
+
+    def alternates(self) -> tuple[tuple[str, str], ...]:
+        """The translations to link: one per language, never the article's own."""
+        own = self.article.language
+        seen: dict[str, str] = {}
+        for language, url in self.translations:
+            if language != own and url != self.article.url:
+                seen.setdefault(language, url)
+        return tuple(seen.items())
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """An unpublished article, announced in Atom feeds as an RFC 6721 deleted entry."""
+
+    article_id: str
+    url: str
+    deleted_at: datetime
+
+
+@dataclass(frozen=True)
+class RenderedFeed:
+    """A rendered document and how many items it holds."""
+
+    body: bytes
+    item_count: int
