@@ -57,9 +57,9 @@ from syndication.config import Config, load_config
 from syndication.events import Article, parse_event
 from syndication.ledger import Ledger, Post, PostStatus
 from syndication.logging import configure_logging
+from syndication.ops import Ops
 from syndication.posting import Poster, compose
 from syndication.sandbox.mastodon import MastodonSandbox
-from syndication.store import Ops
 
 # The environment variable the channels name for their token (the worker inherits it).
 TOKEN_ENV = "BENCH_POSTS_MASTODON_TOKEN"  # noqa: S105 (a variable name, not a secret)

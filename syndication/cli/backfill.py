@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from syndication.cli._context import CliContext, err, pass_ctx, print_json
 from syndication.ingest import Ingestor
-from syndication.store import Ops
+from syndication.ops import Ops
 
 
 def fingerprint(path: Path) -> str:

@@ -10,7 +10,7 @@ from rich.table import Table
 from syndication.cli._context import CliContext, out, pass_ctx, print_json
 from syndication.documents import DocumentStore
 from syndication.ledger import Ledger
-from syndication.store import Ops
+from syndication.ops import Ops
 
 QUEUES = ("ingest", "render", "deliver")
 # A worker or beat not seen for this long is reported as gone.

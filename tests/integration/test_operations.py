@@ -9,8 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from syndication.ops import Ops
 from syndication.settings import Settings
-from syndication.store import Ops, Store
+from syndication.store import Store
 from tests.conftest import env_for, wait_until
 from tests.integration.test_pipeline import make_event, run_cli
 
