@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from syndication.publishing import queue_event
 from syndication.settings import Settings
 
 SANDBOX_SECRETS = {
@@ -308,7 +309,8 @@ def run_demo(
         ]
         for event in lines:
             event = images.localise(event)
-            ctx.app.send_task("syndication.ingest", (event,), kwargs={"source": "demo"})
+            queue_event(ctx.store, event)
+        ctx.app.send_task("syndication.drain_inbox")
         _say(f"published {len(lines)} sample events; waiting for the worker...")
         ids = [e["id"] for e in lines]
         deadline = time.monotonic() + 90
@@ -416,7 +418,8 @@ def _lifecycle(ctx: Any, ledger: Any, docs: Any, lines: list[dict[str, Any]]) ->
         "article": {"id": second["article"]["id"]},
     }
     for event in (update, retract):
-        ctx.app.send_task("syndication.ingest", (event,), kwargs={"source": "demo"})
+        queue_event(ctx.store, event)
+    ctx.app.send_task("syndication.drain_inbox")
     updated_id, retracted_id = first["article"]["id"], second["article"]["id"]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

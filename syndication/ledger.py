@@ -322,6 +322,10 @@ class Ledger:
         pipe.zrem(self.keys.leases, post_id)
         pipe.execute()
 
+    def defer(self, post_id: str, until: float) -> bool:
+        """Move a post still in the due set to ``until`` (only if it is there)."""
+        return bool(self.r.zadd(self.keys.due, {post_id: until}, xx=True))
+
     def unschedule(self, post_id: str) -> bool:
         """Take a post out of the due set; True for whoever removed it."""
         return bool(self.r.zrem(self.keys.due, post_id))

@@ -19,6 +19,16 @@ from syndication.settings import Settings, get_settings
 from syndication.store import Store
 
 
+def queue_event(store: Store, event: Mapping[str, object]) -> str:
+    """Append a validated event to the inbox stream; return the entry id.
+
+    The stream is the durable hand-off: an entry stays pending until a worker has applied or
+    dead-lettered it, and is claimed back if that worker dies. (A Celery message on the Redis
+    transport is lost if its worker is killed between popping it and recording it unacked.)
+    """
+    return store.inbox_add(json.dumps(event, ensure_ascii=False))
+
+
 @lru_cache(maxsize=8)
 def _store(settings: Settings) -> Store:
     return Store(
@@ -56,5 +66,5 @@ def publish(
         )
         store.add_dead_letter(raw, exc.errors, source=source)
         raise
-    store.inbox_add(json.dumps(parsed.to_json(), ensure_ascii=False))
+    queue_event(store, parsed.to_json())
     return parsed.event.id

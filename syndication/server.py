@@ -35,6 +35,7 @@ from syndication.errors import EventValidationError
 from syndication.events import ArticleEvent, parse_event_json
 from syndication.ingest import Ingestor
 from syndication.keys import Keys
+from syndication.publishing import queue_event
 from syndication.serving import DocumentCache, FeedEndpoint
 from syndication.settings import Settings
 from syndication.store import Store
@@ -77,11 +78,16 @@ def is_signature_valid(secret: bytes, timestamp: str, body: bytes, signature: st
 
 
 class CeleryEnqueue:
-    """Queue a valid event for the ``syndication.ingest`` task (the Celery app made lazily)."""
+    """Queue a valid event in the inbox stream and nudge a drain (the Celery app made lazily).
 
-    def __init__(self, settings: Settings, config: Config) -> None:
+    The stream entry is what makes the event durable; the ``drain_inbox`` message only saves
+    waiting for beat's next tick, so losing it loses nothing.
+    """
+
+    def __init__(self, settings: Settings, config: Config, store: Store) -> None:
         self._settings = settings
         self._config = config
+        self._store = store
         self._app: Any = None
         self._lock = threading.Lock()
 
@@ -93,7 +99,9 @@ class CeleryEnqueue:
                     from workers.app import create_app as create_celery_app
 
                     self._app = create_celery_app(self._settings, self._config)
-        return self._app.send_task("syndication.ingest", (event,), kwargs={"source": "http"})
+        entry = queue_event(self._store, event)
+        self._app.send_task("syndication.drain_inbox")
+        return entry
 
 
 async def _read_limited(request: Request, limit: int) -> bytes | None:
@@ -332,7 +340,7 @@ def create_app(
     store = store or Store(
         connect(settings), Keys(settings.prefix), event_memory_seconds=settings.event_memory_seconds
     )
-    enqueue = enqueue or CeleryEnqueue(settings, config)
+    enqueue = enqueue or CeleryEnqueue(settings, config, store)
     ingestor = Ingestor(store, config, settings.limits)
     if post_counts is None:
         post_counts = _ledger_counts(store)

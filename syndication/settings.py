@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     # Celery: unacked tasks come back after this long when a whole worker dies.
     visibility_timeout: int = 300
     webhook_secret: SecretStr | None = None
+    # Inbox stream: entries applied per Redis round trip, and how long an entry read by a
+    # consumer that went silent waits before another consumer claims it.
+    inbox_batch: int = 500
+    inbox_claim_after: float = 30.0
     # A sender holds a claimed post this long; past it the post is reconciled, not re-sent.
     post_lease_seconds: float = 120.0
 

@@ -100,6 +100,8 @@ def env_for(settings: Settings) -> dict[str, str]:
             "SYNDICATION_CONFIG_PATH": str(settings.config_path),
             "SYNDICATION_VISIBILITY_TIMEOUT": str(settings.visibility_timeout),
             "SYNDICATION_POST_LEASE_SECONDS": str(settings.post_lease_seconds),
+            "SYNDICATION_INBOX_BATCH": str(settings.inbox_batch),
+            "SYNDICATION_INBOX_CLAIM_AFTER": str(settings.inbox_claim_after),
             "PYTHONUNBUFFERED": "1",
         }
     )

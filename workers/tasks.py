@@ -28,6 +28,8 @@ RENDER_DEBOUNCE = 0.5
 # dispatch_due releases due posts in pages of this size, for at most this many seconds.
 DISPATCH_PAGE = 200
 DISPATCH_BUDGET = 3.0
+# A released post not claimed by a sender within this long is released again.
+REDISPATCH_AFTER = 60.0
 _REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
 
 
@@ -107,7 +109,13 @@ def ingest(self: Task, payload: Any, source: str = "celery") -> dict[str, object
 def drain_inbox(self: Task) -> dict[str, object]:
     """Apply what CMSes appended to the inbox stream, in batches."""
     with metrics.INGEST_SECONDS.time():
-        report = _drain(_ingestor(self), runtime(self.app).consumer_name)
+        rt = runtime(self.app)
+        report = _drain(
+            _ingestor(self),
+            rt.consumer_name,
+            batch=rt.settings.inbox_batch,
+            min_idle_ms=int(rt.settings.inbox_claim_after * 1000),
+        )
     schedule_renders(self.app, report.dirtied)
     plan_posts(self, report.outcomes)
     if report.entries:
@@ -196,10 +204,12 @@ def dispatch_due(self: Task) -> dict[str, object]:
     while time.time() - now < DISPATCH_BUDGET:
         due = poster.due_now(now, limit=DISPATCH_PAGE)
         for post_id in due:
-            # Send first, then take it off the due set: a crash in between re-dispatches it,
-            # and the delivery claim makes the second delivery a no-op.
+            # Send first, then push its due time a little ahead instead of removing it: the
+            # delivery's claim removes it from the due set. If the deliver message is lost
+            # (a worker killed before kombu recorded it), the post comes due again and is
+            # released once more; a second delivery of one post is a no-op.
             self.app.send_task("syndication.deliver", (post_id,))
-            poster.ledger.unschedule(post_id)
+            poster.ledger.defer(post_id, now + REDISPATCH_AFTER)
         released += len(due)
         if len(due) < DISPATCH_PAGE:
             break

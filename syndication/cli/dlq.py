@@ -11,6 +11,7 @@ import click
 from syndication.cli._context import CliContext, err, pass_ctx, print_json, print_table
 from syndication.errors import EventValidationError, StoreError
 from syndication.events import parse_event_json
+from syndication.publishing import queue_event
 from syndication.store import DeadLetter
 
 
@@ -118,12 +119,12 @@ def replay(ctx: CliContext, dl_id: str | None, replay_all: bool, as_json: bool) 
                     {"id": dl.id, "status": "invalid", "errors": [str(e) for e in exc.errors]}
                 )
                 continue
-            ctx.app.send_task(
-                "syndication.ingest", (parsed.to_json(),), kwargs={"source": f"replay:{dl.id}"}
-            )
+            queue_event(ctx.store, parsed.to_json())
             ctx.store.drop_dead_letter(dl.id)
             results.append({"id": dl.id, "status": "queued", "event_id": parsed.event.id})
     invalid = sum(1 for r in results if r["status"] == "invalid")
+    if len(results) > invalid:
+        ctx.app.send_task("syndication.drain_inbox")  # sooner than beat's next tick
     if as_json:
         print_json({"replayed": results, "queued": len(results) - invalid, "invalid": invalid})
     else:

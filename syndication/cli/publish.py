@@ -10,6 +10,7 @@ import click
 from syndication.cli._context import CliContext, err, pass_ctx, print_json, print_table, read_path
 from syndication.errors import EventValidationError, FieldError
 from syndication.events import parse_event
+from syndication.publishing import queue_event
 
 
 def split_documents(text: str) -> list[object]:
@@ -64,7 +65,7 @@ def wait_for(ctx: CliContext, event_ids: list[str], timeout: float) -> dict[str,
 @click.option(
     "--via",
     type=click.Choice(["celery", "inbox"]),
-    default="celery",
+    default="inbox",
     show_default=True,
     help="Send as ingest tasks, or append to the inbox stream.",
 )
@@ -104,7 +105,7 @@ def publish(
             continue
         body = parsed.to_json()
         if via == "inbox":
-            ctx.store.inbox_add(json.dumps(body, ensure_ascii=False))
+            queue_event(ctx.store, body)
         else:
             ctx.app.send_task("syndication.ingest", (body,), kwargs={"source": f"cli:{path}"})
         accepted.append(parsed.event.id)
@@ -118,6 +119,8 @@ def publish(
                 "warnings": list(parsed.warnings),
             }
         )
+    if accepted and via == "inbox":
+        ctx.app.send_task("syndication.drain_inbox")  # sooner than beat's next tick
     if wait and accepted:
         states = wait_for(ctx, accepted, timeout)
         for row in results:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
-import time
+import os
+import signal
 from pathlib import Path
 
 import pytest
+import redis
 from click.testing import CliRunner
 
 import syndication
@@ -15,6 +17,7 @@ from syndication.cli import cli
 from syndication.config import Config
 from syndication.inbox import drain_inbox
 from syndication.ingest import Ingestor
+from syndication.keys import Keys
 from syndication.settings import Settings
 from syndication.store import Store
 from tests.conftest import load_samples, wait_until
@@ -201,43 +204,92 @@ def test_dead_letters_can_be_listed_shown_replayed_and_dropped(
     assert store.count_dead_letters() == 0
 
 
-def test_worker_killed_mid_stream_applies_every_event_exactly_once(
+def _child_pids(pid: int) -> list[int]:
+    """The direct children of a process (Linux /proc)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = (task / "children").read_text().split()
+        found.extend(int(c) for c in children)
+    return found
+
+
+def _applied(store: Store, total: int) -> int:
+    states = store.event_states([f"evt-{n:05d}" for n in range(total)])
+    return sum(1 for s in states if s == "applied")
+
+
+def _each_applied_once(store: Store, total: int) -> None:
+    for n in range(total):
+        state = store.article_state(f"art-{n:05d}")
+        assert state is not None and state.applied == 1, (n, state)
+
+
+def test_worker_process_killed_mid_task_is_replaced_and_each_event_applied_once(
+    settings: Settings, store: Store, worker_factory
+) -> None:
+    """SIGKILL of the pool process running an ingest task: the task comes back at once
+    (reject_on_worker_lost) and every event is applied exactly once."""
+    app = create_app(settings)
+    total = 200
+    for n in range(total):
+        app.send_task("syndication.ingest", (make_event(n),))
+    worker = worker_factory(settings, "-c", "1", "-Q", "ingest")
+    assert worker.proc is not None
+    wait_until(lambda: _applied(store, total) >= 20, message="some events applied")
+    kills = 0
+    for _ in range(3):  # kill the pool process a few times while it works
+        children = _child_pids(worker.proc.pid)
+        if children and _applied(store, total) < total:
+            os.kill(children[0], signal.SIGKILL)
+            kills += 1
+            wait_until(
+                lambda c=children: _child_pids(worker.proc.pid) not in ([], c),  # type: ignore[union-attr]
+                message="pool process replaced",
+            )
+    assert kills >= 1, "the worker finished before it could be killed"
+    wait_until(lambda: _applied(store, total) == total, timeout=90, message="every event applied")
+    _each_applied_once(store, total)
+
+
+def test_worker_killed_mid_drain_leaves_nothing_behind_and_applies_each_event_once(
     redis_url: str, prefix: str, tmp_path: Path, config_dir: Path, worker_factory
 ) -> None:
-    """SIGKILL of a whole worker with events in flight: after a restart each is applied once."""
+    """SIGKILL of a whole worker while it drains the inbox: the entries it held are claimed
+    back by the next worker, and every event is applied exactly once."""
     settings = Settings(
         redis_url=redis_url,
         prefix=prefix,
         data_dir=tmp_path / "data",
         config_path=config_dir,
-        visibility_timeout=6,
+        inbox_batch=5,
+        inbox_claim_after=2.0,
     )
-    app = create_app(settings)
-    total = 150
+    store = Store(redis.Redis.from_url(redis_url), Keys(prefix))
+    store.ensure_inbox_group()
+    total = 1500
+    pipe = store.r.pipeline(transaction=False)
     for n in range(total):
-        app.send_task("syndication.ingest", (make_event(n),))
-    store = Store(
-        __import__("redis").Redis.from_url(redis_url),
-        __import__("syndication.keys").keys.Keys(prefix),
-    )
-
-    def applied() -> int:
-        return sum(
-            1 for s in store.event_states([f"evt-{n:05d}" for n in range(total)]) if s == "applied"
+        pipe.xadd(store.keys.inbox, {"event": json.dumps(make_event(n))})
+    pipe.execute()
+    caught = 0
+    for _attempt in range(6):
+        # Kill while a batch is read but not yet acknowledged (pending), as a crash would.
+        worker = worker_factory(settings, "-c", "1", "--beat")
+        start = _applied(store, total)
+        wait_until(
+            lambda s=start: _applied(store, total) > s + 50 or store.inbox_length() == 0,
+            timeout=30,
+            message="the worker draining",
         )
-
-    first = worker_factory(settings, "-c", "1")
-    wait_until(lambda: applied() >= 20, message="some events applied")
-    first.kill()
-    done_at_kill = applied()
-    assert done_at_kill < total, "the worker finished before it could be killed"
-    # kombu keeps delivered-but-unacknowledged messages here until they are acked or restored.
-    in_flight = store.r.hlen(f"{prefix}:celery:unacked")
-    print(f"killed with {done_at_kill} applied and {in_flight} message(s) in flight")
-    assert in_flight >= 1
-    time.sleep(0.5)
-    worker_factory(settings, "-c", "1")
-    wait_until(lambda: applied() == total, timeout=90, message="every event applied after restart")
-    for n in range(total):
-        state = store.article_state(f"art-{n:05d}")
-        assert state is not None and state.applied == 1, (n, state)
+        worker.kill()
+        if store.inbox_pending() > 0:
+            caught += 1
+            break
+    assert caught, "never caught a worker holding unacknowledged entries"
+    assert _applied(store, total) < total
+    worker_factory(settings, "-c", "1", "--beat")
+    wait_until(lambda: _applied(store, total) == total, timeout=90, message="every event applied")
+    wait_until(
+        lambda: store.inbox_pending() == 0 and store.inbox_length() == 0, message="inbox emptied"
+    )
+    _each_applied_once(store, total)
