@@ -235,10 +235,20 @@ class DeliveryMixin:
             last_error=str(exc),
         )
         log.warning("post.uncertain", post_id=post.id, channel=post.channel, error=str(exc))
+        self.ledger.expect_reconcile(post.id, now + 60.0)
         return self.reconcile(post.id, now)
 
     def reconcile(self, post_id: str, now: float) -> str:
-        """Resolve an uncertain post: resend safely, find it, or leave it to an operator."""
+        """Resolve an uncertain post: resend safely, find it, or leave it to an operator.
+
+        Done only when this returns: a crash on the way leaves the post in the reconciling
+        set, and the dispatcher tries again.
+        """
+        result = self._reconcile(post_id, now)
+        self.ledger.reconciled(post_id)
+        return result
+
+    def _reconcile(self, post_id: str, now: float) -> str:
         post = self.ledger.require(post_id)
         if post.status != PostStatus.UNCERTAIN:
             return post.status.value

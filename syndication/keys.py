@@ -123,6 +123,11 @@ class Keys:
         return self._k("delivery", channel, story_id)
 
     @property
+    def reconciling(self) -> str:
+        """Sorted set: uncertain posts by when their reconciliation is (re)tried."""
+        return self._k("reconciling")
+
+    @property
     def leases(self) -> str:
         """Sorted set: posts in ``sending`` by the time their sender's lease ends."""
         return self._k("leases")

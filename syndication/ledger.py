@@ -322,6 +322,18 @@ class Ledger:
         pipe.zrem(self.keys.leases, post_id)
         pipe.execute()
 
+    def expect_reconcile(self, post_id: str, at: float) -> None:
+        """Note that an uncertain post must be reconciled by ``at`` (or it is tried again)."""
+        self.r.zadd(self.keys.reconciling, {post_id: at})
+
+    def reconcile_due(self, now: float, limit: int = 100) -> list[str]:
+        """Uncertain posts whose reconciliation did not happen in time (lost message, crash)."""
+        return members(self.r.zrangebyscore(self.keys.reconciling, "-inf", now, start=0, num=limit))
+
+    def reconciled(self, post_id: str) -> None:
+        """A reconciliation finished (whatever it decided)."""
+        self.r.zrem(self.keys.reconciling, post_id)
+
     def defer(self, post_id: str, until: float) -> bool:
         """Move a post still in the due set to ``until`` (only if it is there)."""
         return bool(self.r.zadd(self.keys.due, {post_id: until}, xx=True))

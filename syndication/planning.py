@@ -63,6 +63,10 @@ def compose(
     return fit_text(text, rules).text
 
 
+# An uncertain post whose reconciliation has not run after this long is reconciled again.
+RECONCILE_RETRY = 60.0
+
+
 class PlanningMixin:
     """Plans posts, re-plans them on updates and retracts them on unpublish (part of Poster)."""
 
@@ -279,5 +283,6 @@ class PlanningMixin:
                 now,
                 "sender lost during the call (lease expired): reconciling",
             )
+            self.ledger.expect_reconcile(post_id, now + RECONCILE_RETRY)
             retry.append(post_id)
         return retry

@@ -213,8 +213,13 @@ def dispatch_due(self: Task) -> dict[str, object]:
         released += len(due)
         if len(due) < DISPATCH_PAGE:
             break
-    for post_id in poster.expire_leases(now):
+    # Uncertain posts whose reconcile message was lost (or whose reconciler died) come back
+    # here; each retry is noted ahead so one tick does not send it twice.
+    stranded = poster.ledger.reconcile_due(now)
+    for post_id in [*poster.expire_leases(now), *stranded]:
         self.app.send_task("syndication.reconcile", (post_id,))
+    for post_id in stranded:
+        poster.ledger.expect_reconcile(post_id, now + REDISPATCH_AFTER)
     return {"released": released}
 
 
