@@ -338,10 +338,6 @@ class Ledger:
         """Move a post still in the due set to ``until`` (only if it is there)."""
         return bool(self.r.zadd(self.keys.due, {post_id: until}, xx=True))
 
-    def unschedule(self, post_id: str) -> bool:
-        """Take a post out of the due set; True for whoever removed it."""
-        return bool(self.r.zrem(self.keys.due, post_id))
-
     def cancel(self, post_id: str, now: float, note: str) -> bool:
         """Cancel a post that was not sent yet."""
         for status in OPEN:

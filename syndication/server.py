@@ -77,7 +77,7 @@ def is_signature_valid(secret: bytes, timestamp: str, body: bytes, signature: st
     return hmac.compare_digest(expected, signature.strip().lower().encode("latin-1"))
 
 
-class CeleryEnqueue:
+class InboxEnqueue:
     """Queue a valid event in the inbox stream and nudge a drain (the Celery app made lazily).
 
     The stream entry is what makes the event durable; the ``drain_inbox`` message only saves
@@ -340,7 +340,7 @@ def create_app(
     store = store or Store(
         connect(settings), Keys(settings.prefix), event_memory_seconds=settings.event_memory_seconds
     )
-    enqueue = enqueue or CeleryEnqueue(settings, config, store)
+    enqueue = enqueue or InboxEnqueue(settings, config, store)
     ingestor = Ingestor(store, config, settings.limits)
     if post_counts is None:
         post_counts = _ledger_counts(store)
