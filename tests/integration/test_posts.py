@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import copy
 import re
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -30,7 +28,7 @@ from syndication.sandbox.mastodon import MastodonSandbox
 from syndication.sandbox.x import XSandbox
 from syndication.settings import Settings
 from syndication.store import Store
-from tests.conftest import WorkerProcess, env_for, wait_until
+from tests.conftest import WorkerProcess, wait_until
 from tests.sandbox_fixtures import MASTODON_TOKEN, X_CREDENTIALS, mastodon_sandbox, x_sandbox
 from tests.unit.test_events import EVENT
 from workers.app import create_app
@@ -180,30 +178,13 @@ def channel_for(platform: str, name: str, base_url: str, **extra: Any) -> dict[s
     return make(name, base_url, **extra)
 
 
-class LeaseWorker(WorkerProcess):
-    """A worker whose environment also carries ``SYNDICATION_POST_LEASE_SECONDS`` (env_for
-    passes only the settings it knows, and strips every other ``SYNDICATION_`` variable)."""
-
-    def start(self) -> LeaseWorker:
-        env = env_for(self.settings)
-        env["SYNDICATION_POST_LEASE_SECONDS"] = str(self.settings.post_lease_seconds)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "syndication", "worker", "--loglevel=INFO", *self.extra],
-            env=env,
-            stdout=self.log.open("ab"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        return self
-
-
 @pytest.fixture
 def workers(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
-    """Start real worker subprocesses (lease setting passed through); killed at the end."""
+    """Start real worker subprocesses (env_for passes the lease setting); killed at the end."""
     started: list[WorkerProcess] = []
 
     def start(settings: Settings, *extra: str) -> WorkerProcess:
-        w = LeaseWorker(settings, tmp_path / f"posts-worker-{len(started)}.log", *extra).start()
+        w = WorkerProcess(settings, tmp_path / f"posts-worker-{len(started)}.log", *extra).start()
         started.append(w)
         return w
 
