@@ -42,8 +42,8 @@ from benchmarks._common import (
     table,
     wait_until,
 )
+from feeds.catalog import FeedRef, feed_indexer, is_feed_enabled
 from feeds.storage import FeedStorage
-from syndication.catalog import FeedRef, is_feed_enabled
 from syndication.events import ParsedEvent, parse_event
 from syndication.ingest import feed_ids_for
 from syndication.logging import configure_logging
@@ -66,7 +66,9 @@ def store_articles(env: BenchEnv, factory: EventFactory, count: int) -> float:
     while done < count:
         n = min(BATCH, count - done)
         parsed = [parse_event(e) for e in factory.take(n)]
-        env.store.apply_events([(p, feed_ids_for(p, env.config)) for p in parsed])
+        env.store.apply_events(
+            [(p, feed_ids_for(p, feed_indexer(env.config.feeds))) for p in parsed]
+        )
         done += n
     # Bulk loading left every feed marked dirty with no render queued: clear the marks, so
     # that the worker later sees each feed's next change as new and schedules its render.
@@ -138,7 +140,7 @@ def _documents_of(env: BenchEnv, parsed: ParsedEvent) -> tuple[str, ...]:
     """Every document (feed path per format) the event's article belongs in."""
     config = env.config.feeds
     paths: list[str] = []
-    for feed_id in feed_ids_for(parsed, env.config):
+    for feed_id in feed_ids_for(parsed, feed_indexer(env.config.feeds)):
         ref = FeedRef.from_id(feed_id)
         if is_feed_enabled(ref, config):
             paths.extend(ref.path(fmt) for fmt in config.formats)

@@ -43,6 +43,7 @@ from benchmarks._common import (
     used_memory,
     wait_until,
 )
+from feeds.catalog import feed_indexer
 from syndication.events import parse_event
 from syndication.inbox import drain_inbox
 from syndication.ingest import Ingestor, feed_ids_for
@@ -147,7 +148,7 @@ def inbox_batches(env: BenchEnv, factory: EventFactory, n: int, batch: int) -> F
         if i % 1000 == 0:
             pipe.execute()
     pipe.execute()
-    ingestor = Ingestor(env.store, env.config, env.settings.limits)
+    ingestor = Ingestor(env.store, feed_indexer(env.config.feeds), env.settings.limits)
     quiesce(env.client, compact=owns_server())
     started = time.perf_counter()
     applied = 0
@@ -169,7 +170,9 @@ def memory_per_10k(env: BenchEnv, factory: EventFactory, n: int = 10_000) -> tup
     before = used_memory(client)
     for i in range(0, n, 1000):
         chunk = parsed[i : i + 1000]
-        env.store.apply_events([(p, feed_ids_for(p, env.config)) for p in chunk])
+        env.store.apply_events(
+            [(p, feed_ids_for(p, feed_indexer(env.config.feeds))) for p in chunk]
+        )
     total = used_memory(client) - before
     keys = env.store.keys
     pipe = client.pipeline(transaction=False)

@@ -2,7 +2,7 @@
 
 Run: ``python benchmarks/bench_posts.py [--posts 5000]``. Everything happens in one run, on
 one Redis (``REDIS_URL`` or an embedded one, under a private key prefix deleted at the end)
-and one in-process :class:`~syndication.sandbox.mastodon.MastodonSandbox`:
+and one in-process :class:`~syndication.testing.mastodon.MastodonSandbox`:
 
 1. **baseline**: a bare loop calling ``Mastodon.status_post`` N times on one Mastodon.py
    client (the adapter's constructor arguments, the same kind of text, a key per post);
@@ -55,11 +55,11 @@ from benchmarks._common import (
 )
 from syndication.config import Config, load_config
 from syndication.events import Article, parse_event
-from syndication.ledger import Ledger, Post, PostStatus
 from syndication.logging import configure_logging
 from syndication.ops import Ops
-from syndication.posting import Poster, compose
-from syndication.sandbox.mastodon import MastodonSandbox
+from syndication.posts.ledger import Ledger, Post, PostStatus
+from syndication.posts.poster import Poster, compose
+from syndication.testing.mastodon import MastodonSandbox
 
 # The environment variable the channels name for their token (the worker inherits it).
 TOKEN_ENV = "BENCH_POSTS_MASTODON_TOKEN"  # noqa: S105 (a variable name, not a secret)

@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from feedgen.feed import FeedGenerator
 
+from feeds.catalog import FeedFormat, FeedRef, FeedsConfig, feed_title
 from feeds.render import FeedItem, render_feed
-from syndication.catalog import FeedFormat, FeedRef, FeedsConfig, feed_title
 from syndication.events import Article
 
 CONFIG = FeedsConfig(base_url="https://portal.example", site_name="Portal")

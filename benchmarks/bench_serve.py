@@ -60,8 +60,8 @@ def make_event(n: int) -> dict[str, Any]:
 
 def prepare(settings: Any) -> Any:
     """Store 50 articles and render the feed; return the stored document."""
+    from feeds.catalog import FeedRef, feed_indexer
     from feeds.storage import FeedStorage
-    from syndication.catalog import FeedRef
     from syndication.config import load_config
     from syndication.connection import connect
     from syndication.events import parse_event
@@ -73,7 +73,7 @@ def prepare(settings: Any) -> Any:
     store = Store(connect(settings), Keys(settings.prefix))
     for n in range(50):
         parsed = parse_event(make_event(n))
-        store.apply_event(parsed, feed_ids_for(parsed, config))
+        store.apply_event(parsed, feed_ids_for(parsed, feed_indexer(config.feeds)))
     storage = FeedStorage(store)
     storage.render(FeedRef("vi", "all"), config.feeds)
     return storage.get(PATH)
@@ -98,8 +98,8 @@ def run_server(kind: str, port: int, env: dict[str, str]) -> None:
 
 def bare_app(env: dict[str, str]) -> Any:
     """The baseline: an ASGI callable that answers with bytes it already holds."""
+    from feeds.documents import DocumentStore
     from syndication.connection import connect
-    from syndication.documents import DocumentStore
     from syndication.keys import Keys
     from syndication.settings import Settings
     from syndication.store import Store

@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from syndication.documents import DocumentStore
+from feeds.documents import DocumentStore
 
 
 def write_atomically(target: Path, body: bytes) -> None:

@@ -15,8 +15,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from feeds.items import FeedItem
-from syndication.catalog import (
+from feeds.catalog import (
     FeedRef,
     FeedsConfig,
     article_guid,
@@ -24,6 +23,7 @@ from syndication.catalog import (
     feed_title,
     site_url,
 )
+from feeds.items import FeedItem
 
 __all__ = ["VERSION", "assemble", "feed_dict", "item_dict", "render_item"]
 

@@ -8,7 +8,7 @@ from email.utils import format_datetime
 
 from lxml import etree
 
-from syndication.catalog import FeedFormat, FeedRef, FeedsConfig, feed_title, site_url
+from feeds.catalog import FeedFormat, FeedRef, FeedsConfig, feed_title, site_url
 
 __all__ = ["render_opml"]
 

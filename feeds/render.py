@@ -33,8 +33,7 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from feeds import jsonfeed
-from feeds.items import FeedItem, RenderedFeed, Tombstone
-from syndication.catalog import (
+from feeds.catalog import (
     FeedFormat,
     FeedRef,
     FeedsConfig,
@@ -43,6 +42,7 @@ from syndication.catalog import (
     feed_title,
     site_url,
 )
+from feeds.items import FeedItem, RenderedFeed, Tombstone
 
 __all__ = [
     "ATOM_NS",

@@ -13,13 +13,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from feeds.catalog import FeedRef, FeedsConfig, is_feed_enabled
+from feeds.documents import CONTENT_TYPES, OPML_PATH, DocumentStore
 from feeds.export import export_documents
 from feeds.opml import render_opml
 from feeds.render import FeedItem, Tombstone, fragment_key, render_feed
-from syndication.catalog import FeedRef, FeedsConfig, is_feed_enabled
-from syndication.documents import CONTENT_TYPES, OPML_PATH, DocumentStore, text_of
 from syndication.events import Article
-from syndication.store import Store
+from syndication.store import Store, text_of
 
 # Cached item fragments expire unless a render uses them again.
 FRAGMENT_TTL = 14 * 24 * 3600

@@ -100,13 +100,13 @@ class Sandboxes:
     servers: dict[str, Any] = field(default_factory=dict)
 
     def start(self) -> dict[str, str]:
-        from syndication.sandbox.bluesky import BlueskySandbox
-        from syndication.sandbox.facebook import FacebookSandbox
-        from syndication.sandbox.linkedin import LinkedInSandbox
-        from syndication.sandbox.mastodon import MastodonSandbox
-        from syndication.sandbox.telegram import TelegramSandbox
-        from syndication.sandbox.threads import ThreadsSandbox
-        from syndication.sandbox.x import XSandbox
+        from syndication.testing.bluesky import BlueskySandbox
+        from syndication.testing.facebook import FacebookSandbox
+        from syndication.testing.linkedin import LinkedInSandbox
+        from syndication.testing.mastodon import MastodonSandbox
+        from syndication.testing.telegram import TelegramSandbox
+        from syndication.testing.threads import ThreadsSandbox
+        from syndication.testing.x import XSandbox
 
         self.servers = {
             "x": XSandbox(),
@@ -229,10 +229,10 @@ def run_demo(
     settings: Settings, *, source_config: Path, samples: Path, port: int, keep_running: bool
 ) -> int:
     """Run the demo; return the exit code."""
+    from feeds.documents import DocumentStore
     from syndication.cli._context import CliContext
     from syndication.connection import redacted, redis_url
-    from syndication.documents import DocumentStore
-    from syndication.ledger import Ledger, PostStatus
+    from syndication.posts.ledger import Ledger, PostStatus
 
     data = settings.data_dir.resolve()
     config_dir = data / "demo-config"

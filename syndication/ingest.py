@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import structlog
 
-from syndication.catalog import feeds_for_article
-from syndication.config import Config
 from syndication.errors import EventValidationError, FieldError
-from syndication.events import ArticleUnpublished, ParsedEvent, parse_event, parse_event_json
+from syndication.events import (
+    Article,
+    ArticleUnpublished,
+    ParsedEvent,
+    parse_event,
+    parse_event_json,
+)
 from syndication.settings import Limits
 from syndication.store import ApplyResult, Store
 
@@ -73,20 +77,25 @@ def validate(raw: object, limits: Limits) -> ParsedEvent:
     return parse_event(raw, limits)
 
 
-def feed_ids_for(parsed: ParsedEvent, config: Config) -> list[str]:
+# Which feeds an article belongs in (``feeds.catalog.feed_indexer`` builds one from config):
+# given, not imported, so that the core does not depend on the feeds package.
+Indexer = Callable[[Article], Iterable[str]]
+
+
+def feed_ids_for(parsed: ParsedEvent, index: Indexer) -> list[str]:
     """The feeds an event's article belongs in (none for an unpublish)."""
     ev = parsed.event
     if isinstance(ev, ArticleUnpublished):
         return []
-    return sorted(ref.id for ref in feeds_for_article(ev.article, config.feeds))
+    return sorted(set(index(ev.article)))
 
 
 class Ingestor:
-    """Validates and applies events against one store and one config."""
+    """Validates and applies events against one store, with one way to index articles."""
 
-    def __init__(self, store: Store, config: Config, limits: Limits) -> None:
+    def __init__(self, store: Store, index: Indexer, limits: Limits) -> None:
         self.store = store
-        self.config = config
+        self.index = index
         self.limits = limits
 
     def reject(
@@ -114,7 +123,7 @@ class Ingestor:
             parsed = validate(raw, self.limits)
         except EventValidationError as exc:
             return self.reject(raw, exc.errors, source, now)
-        result = self.store.apply_event(parsed, feed_ids_for(parsed, self.config), now=now)
+        result = self.store.apply_event(parsed, feed_ids_for(parsed, self.index), now=now)
         return self._outcome(parsed, result, source)
 
     def ingest_batch(
@@ -130,7 +139,7 @@ class Ingestor:
             except EventValidationError as exc:
                 outcomes[i] = self.reject(raw, exc.errors, source, stamp)
         results = self.store.apply_events(
-            [(p, feed_ids_for(p, self.config)) for _, p in valid], now=stamp
+            [(p, feed_ids_for(p, self.index)) for _, p in valid], now=stamp
         )
         for (i, parsed), result in zip(valid, results, strict=True):
             outcomes[i] = self._outcome(parsed, result, source)

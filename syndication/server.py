@@ -5,7 +5,7 @@ Endpoints: ``GET|HEAD /feeds/...`` (rendered documents, read from Redis, never r
 ``GET /readyz``, ``GET /metrics`` and ``GET /openapi.json``.
 
 Feed requests skip Starlette's router and middleware entirely: they go straight to
-:class:`~syndication.serving.FeedEndpoint`.
+:class:`~feeds.serving.FeedEndpoint`.
 """
 
 from __future__ import annotations
@@ -27,16 +27,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from feeds.catalog import feed_indexer
+from feeds.documents import DocumentStore
+from feeds.serving import DocumentCache, FeedEndpoint
 from syndication import metrics
 from syndication.config import Config
 from syndication.connection import connect
-from syndication.documents import DocumentStore
 from syndication.errors import EventValidationError
 from syndication.events import ArticleEvent, parse_event_json
 from syndication.ingest import Ingestor
 from syndication.keys import Keys
 from syndication.publishing import queue_event
-from syndication.serving import DocumentCache, FeedEndpoint
 from syndication.settings import Settings
 from syndication.store import Store
 
@@ -341,7 +342,7 @@ def create_app(
         connect(settings), Keys(settings.prefix), event_memory_seconds=settings.event_memory_seconds
     )
     enqueue = enqueue or InboxEnqueue(settings, config, store)
-    ingestor = Ingestor(store, config, settings.limits)
+    ingestor = Ingestor(store, feed_indexer(config.feeds), settings.limits)
     if post_counts is None:
         post_counts = _ledger_counts(store)
     collector = metrics.RedisCollector(store, post_counts=post_counts)
@@ -445,7 +446,7 @@ def create_app(
 
 def _ledger_counts(store: Store) -> metrics.PostCounts:
     """Posts by (platform, status), from the ledger's counters."""
-    from syndication.ledger import Ledger
+    from syndication.posts.ledger import Ledger
 
     ledger = Ledger(store)
 

@@ -139,10 +139,14 @@ class ArticleState:
     applied: int = 0
 
 
-def _s(value: bytes | str | None) -> str:
+def text_of(value: bytes | str | None) -> str:
+    """A Redis reply as text (``""`` for a missing value)."""
     if value is None:
         return ""
     return value.decode() if isinstance(value, bytes) else value
+
+
+_s = text_of
 
 
 def members(reply: Iterable[object]) -> list[str]:

@@ -15,8 +15,8 @@ import pytest
 from syndication.platforms.base import AdapterSettings
 from syndication.platforms.mastodon import MastodonAdapter
 from syndication.platforms.x import XAdapter
-from syndication.sandbox.mastodon import MastodonSandbox
-from syndication.sandbox.x import XSandbox
+from syndication.testing.mastodon import MastodonSandbox
+from syndication.testing.x import XSandbox
 
 # Distinctive values, so a test can prove none of them ever reaches a message.
 X_CREDENTIALS = {

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from syndication.channels import ChannelConfig
 from syndication.config import Config, load_config
+from syndication.config.channels import ChannelConfig
 from syndication.connection import connect
 from syndication.keys import Keys
 from syndication.platforms.base import Platform
-from syndication.posting import default_adapter
+from syndication.posts.poster import default_adapter
 from syndication.settings import Settings
 from syndication.store import Store
 

@@ -12,13 +12,14 @@ import redis
 import structlog
 from celery import Celery, Task, shared_task
 
+from feeds.catalog import feed_indexer
 from feeds.storage import FeedStorage, refresh_feed
 from feeds.websub import ping_hub
 from syndication import metrics
 from syndication.errors import TransientError
 from syndication.inbox import drain_inbox as _drain
 from syndication.ingest import Ingestor, Outcome
-from syndication.posting import Poster, follow_up
+from syndication.posts.poster import Poster, follow_up
 from workers.runtime import runtime
 
 log = structlog.get_logger(__name__)
@@ -73,7 +74,7 @@ def plan_posts(task: Task, outcomes: Iterable[Outcome]) -> int:
 
 def _ingestor(task: Task) -> Ingestor:
     rt = runtime(task.app)
-    return Ingestor(rt.store, rt.config, rt.settings.limits)
+    return Ingestor(rt.store, feed_indexer(rt.config.feeds), rt.settings.limits)
 
 
 @shared_task(bind=True, name="syndication.noop")

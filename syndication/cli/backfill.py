@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from feeds.catalog import feed_indexer
 from syndication.cli._context import CliContext, err, pass_ctx, print_json
 from syndication.ingest import Ingestor
 from syndication.ops import Ops
@@ -51,14 +52,14 @@ def backfill(
     Events are validated and applied in batches; invalid lines become dead letters; the feeds
     they touch are queued for rendering. Old articles are not posted unless --post is given.
     """
-    from syndication.posting import Poster, follow_up
+    from syndication.posts.poster import Poster, follow_up
 
     ops = Ops(ctx.store)
     fp = fingerprint(path)
     start = 0 if restart else ops.backfill_done(fp)
     lines = path.read_text(encoding="utf-8").splitlines()
     total = len(lines)
-    ingestor = Ingestor(ctx.store, ctx.config, ctx.settings.limits)
+    ingestor = Ingestor(ctx.store, feed_indexer(ctx.config.feeds), ctx.settings.limits)
     poster = Poster(ctx.store, ctx.config) if with_posts else None
     counts = {"applied": 0, "duplicate": 0, "stale": 0, "rejected": 0}
     done = start

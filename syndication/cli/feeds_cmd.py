@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
+from feeds.documents import DocumentStore
 from syndication.cli._context import CliContext, err, pass_ctx, print_json, print_table
-from syndication.documents import DocumentStore
 
 
 def _when(ts: float) -> str:

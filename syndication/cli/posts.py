@@ -11,8 +11,8 @@ import click
 from syndication.cli._context import CliContext, err, pass_ctx, print_json, print_table
 from syndication.errors import PlatformError, StoreError, SyndicationError
 from syndication.events import Article
-from syndication.ledger import OPEN, Ledger, Post, PostStatus
-from syndication.posting import Poster, compose, default_adapter
+from syndication.posts.ledger import OPEN, Ledger, Post, PostStatus
+from syndication.posts.poster import Poster, compose, default_adapter
 
 
 def _when(ts: float) -> str:
@@ -173,7 +173,7 @@ def approve(ctx: CliContext, post_id: str) -> None:
 @pass_ctx
 def preview(ctx: CliContext, article_id: str, as_json: bool) -> None:
     """Show what each routed channel would post for an article, fitted, without posting."""
-    from syndication.channels import route_article
+    from syndication.posts.routing import route_article
 
     article = _article(ctx, article_id)
     rows = []
@@ -199,7 +199,7 @@ def preview(ctx: CliContext, article_id: str, as_json: bool) -> None:
 @pass_ctx
 def explain(ctx: CliContext, article_id: str, as_json: bool) -> None:
     """Explain, per channel, why an article was or was not posted, and when it will be."""
-    from syndication.channels import is_too_old, route_article
+    from syndication.posts.routing import is_too_old, route_article
 
     article = _article(ctx, article_id)
     ledger = Ledger(ctx.store)

@@ -41,8 +41,8 @@ from syndication.errors import (
     TransientError,
     UncertainOutcome,
 )
-from syndication.media import FetchedImage, MediaError, fit_image
 from syndication.platforms.base import AdapterSettings, Media, OutgoingPost, PostResult, RateInfo
+from syndication.platforms.media import FetchedImage, MediaError, fit_image
 
 __all__ = ["BLOB_LIMIT", "BlueskyAdapter", "Facet", "find_facets", "tid_for_key"]
 

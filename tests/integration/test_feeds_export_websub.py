@@ -86,11 +86,14 @@ def test_feeds_export_command_copies_every_document(
 ) -> None:
     """`syndication feeds render --all` then `feeds export DIR` writes every document."""
     run_cli(settings, "publish", "-", "--via", "inbox", input=json.dumps(make_event(2)))
+    from feeds.catalog import feed_indexer
     from syndication.config import load_config
     from syndication.inbox import drain_inbox
     from syndication.ingest import Ingestor
 
-    drain_inbox(Ingestor(store, load_config(settings.config_path), settings.limits), "t")
+    drain_inbox(
+        Ingestor(store, feed_indexer(load_config(settings.config_path).feeds), settings.limits), "t"
+    )
     assert run_cli(settings, "feeds", "render", "--all").exit_code == 0
     listed = json.loads(run_cli(settings, "feeds", "list", "--json").stdout)["documents"]
     assert {d["path"] for d in listed} >= {"/feeds/vi/all.rss", "/feeds/index.opml"}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import feedparser
 
-from syndication.documents import DocumentStore
+from feeds.documents import DocumentStore
 from syndication.settings import Settings
 from syndication.store import Store
 from tests.conftest import load_samples, wait_until

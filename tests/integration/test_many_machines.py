@@ -26,10 +26,10 @@ import redis
 
 from syndication.embedded import redis_server_binary
 from syndication.keys import Keys
-from syndication.sandbox.mastodon import MastodonSandbox
 from syndication.server import signature_for
 from syndication.settings import Settings
 from syndication.store import Store
+from syndication.testing.mastodon import MastodonSandbox
 from tests.conftest import ROOT, env_for, wait_until
 from tests.unit.test_events import EVENT
 

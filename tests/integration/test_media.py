@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from syndication.media import (
+from syndication.platforms.bluesky import BLOB_LIMIT
+from syndication.posts.images import (
     FetchedImage,
     ImagePolicy,
     MediaError,
@@ -20,8 +21,7 @@ from syndication.media import (
     fetch_image,
     fit_image,
 )
-from syndication.platforms.bluesky import BLOB_LIMIT
-from syndication.sandbox.base import SandboxServer
+from syndication.testing.base import SandboxServer
 
 
 def encode(image: Image.Image, fmt: str, **options: object) -> bytes:

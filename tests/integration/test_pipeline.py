@@ -13,6 +13,7 @@ import redis
 from click.testing import CliRunner
 
 import syndication
+from feeds.catalog import feed_indexer
 from syndication.cli import cli
 from syndication.config import Config
 from syndication.inbox import drain_inbox
@@ -149,7 +150,7 @@ def test_inbox_entries_of_a_crashed_consumer_are_claimed_back(store: Store, conf
         store.inbox_add(json.dumps(make_event(n)))
     taken = store.inbox_read("crashed-consumer", count=10)
     assert len(taken) == 5 and store.inbox_pending() == 5
-    ingestor = Ingestor(store, config, Settings().limits)
+    ingestor = Ingestor(store, feed_indexer(config.feeds), Settings().limits)
     report = drain_inbox(ingestor, "healthy-consumer", min_idle_ms=0)
     assert report.entries == 5
     assert [o.status for o in report.outcomes] == ["applied"] * 5

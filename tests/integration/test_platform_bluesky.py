@@ -12,7 +12,7 @@ from PIL import Image
 from syndication.errors import PermanentError, RateLimited, TransientError, UncertainOutcome
 from syndication.platforms.base import AdapterSettings, Media, OutgoingPost
 from syndication.platforms.bluesky import BLOB_LIMIT, BlueskyAdapter, tid_for_key
-from syndication.sandbox.bluesky import BlueskySandbox
+from syndication.testing.bluesky import BlueskySandbox
 
 PASSWORD = "secr-etap-ppas-swrd"
 LINK = "https://news.example/ja/articles/77"

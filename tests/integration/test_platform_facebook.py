@@ -9,7 +9,7 @@ import pytest
 from syndication.errors import PermanentError, RateLimited, TransientError, UncertainOutcome
 from syndication.platforms.base import AdapterSettings, Media, OutgoingPost
 from syndication.platforms.facebook import FacebookAdapter
-from syndication.sandbox.facebook import FacebookSandbox, graph_error
+from syndication.testing.facebook import FacebookSandbox, graph_error
 
 TOKEN = "EAAB-very-secret-page-token"
 LINK = "https://news.example/ja/articles/42"

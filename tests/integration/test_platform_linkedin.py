@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from syndication.errors import PermanentError, RateLimited, TransientError, UncertainOutcome
 from syndication.platforms.base import AdapterSettings, OutgoingPost
 from syndication.platforms.linkedin import LinkedInAdapter, escape_little_text, to_commentary
-from syndication.sandbox.linkedin import LinkedInSandbox, render_little_text
+from syndication.testing.linkedin import LinkedInSandbox, render_little_text
 
 TOKEN = "AQV-very-secret-linkedin-token"
 LINK = "https://news.example/en/articles/7"

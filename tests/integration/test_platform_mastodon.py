@@ -19,7 +19,7 @@ from syndication.platforms.base import Media, OutgoingPost
 from syndication.platforms.mastodon import MastodonAdapter
 from syndication.platforms.registry import make_adapter
 from syndication.platforms.x import XAdapter
-from syndication.sandbox.mastodon import MastodonSandbox
+from syndication.testing.mastodon import MastodonSandbox
 from tests.sandbox_fixtures import (
     MASTODON_TOKEN,
     mastodon_adapter,

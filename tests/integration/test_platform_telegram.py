@@ -15,7 +15,7 @@ from syndication.errors import (
 )
 from syndication.platforms.base import AdapterSettings, Media, OutgoingPost
 from syndication.platforms.telegram import TelegramAdapter
-from syndication.sandbox.telegram import TelegramSandbox
+from syndication.testing.telegram import TelegramSandbox
 
 TOKEN = "987654:AAH-secret-bot-token"
 

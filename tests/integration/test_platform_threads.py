@@ -9,7 +9,7 @@ import pytest
 from syndication.errors import PermanentError, RateLimited, TransientError, UncertainOutcome
 from syndication.platforms.base import AdapterSettings, Media, OutgoingPost
 from syndication.platforms.threads import ThreadsAdapter
-from syndication.sandbox.threads import ThreadsSandbox
+from syndication.testing.threads import ThreadsSandbox
 
 TOKEN = "THQW-very-secret-threads-token"
 USER = "17841400000000001"

@@ -16,7 +16,7 @@ from syndication.errors import (
 )
 from syndication.platforms.base import Media, OutgoingPost
 from syndication.platforms.x import XAdapter
-from syndication.sandbox.x import XSandbox
+from syndication.testing.x import XSandbox
 from tests.sandbox_fixtures import X_CREDENTIALS, wait_for, x_adapter, x_sandbox, x_settings
 
 __all__ = ["x_adapter", "x_sandbox"]  # fixtures, imported for pytest to find

@@ -19,15 +19,16 @@ from typing import Any
 import pytest
 import yaml
 
+from feeds.catalog import feed_indexer
 from syndication.config import Config, load_config
 from syndication.ingest import Ingestor
-from syndication.ledger import Ledger, Post, PostStatus, post_id_for
-from syndication.posting import Decision, Poster, follow_up
-from syndication.sandbox.base import SandboxServer
-from syndication.sandbox.mastodon import MastodonSandbox
-from syndication.sandbox.x import XSandbox
+from syndication.posts.ledger import Ledger, Post, PostStatus, post_id_for
+from syndication.posts.poster import Decision, Poster, follow_up
 from syndication.settings import Settings
 from syndication.store import Store
+from syndication.testing.base import SandboxServer
+from syndication.testing.mastodon import MastodonSandbox
+from syndication.testing.x import XSandbox
 from tests.conftest import WorkerProcess, wait_until
 from tests.sandbox_fixtures import MASTODON_TOKEN, X_CREDENTIALS, mastodon_sandbox, x_sandbox
 from tests.unit.test_events import EVENT
@@ -145,7 +146,9 @@ def apply(
     store: Store, config: Config, poster: Poster, event: dict[str, object], now: float | None = None
 ) -> list[Decision]:
     """Apply one event as the ingest task does, then follow it up for posts."""
-    outcome = Ingestor(store, config, Settings().limits).ingest(event, source="test")
+    outcome = Ingestor(store, feed_indexer(config.feeds), Settings().limits).ingest(
+        event, source="test"
+    )
     assert outcome.status == "applied", outcome
     stamp = datetime.now(UTC).timestamp() if now is None else now
     return follow_up(poster, store, outcome.event_type, outcome.article_id, stamp)

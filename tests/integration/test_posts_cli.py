@@ -9,11 +9,11 @@ import pytest
 
 from syndication.config import load_config
 from syndication.events import parse_event
-from syndication.ledger import Ledger
-from syndication.posting import Poster
-from syndication.sandbox.mastodon import MastodonSandbox
+from syndication.posts.ledger import Ledger
+from syndication.posts.poster import Poster
 from syndication.settings import Settings
 from syndication.store import Store
+from syndication.testing.mastodon import MastodonSandbox
 from tests.integration.test_pipeline import make_event, run_cli
 
 TOKEN = "cli-SECRET-token-93d1"

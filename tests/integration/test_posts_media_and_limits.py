@@ -11,15 +11,15 @@ import pytest
 from PIL import Image
 from structlog.testing import capture_logs
 
-from syndication.catalog import FeedsConfig
-from syndication.channels import ChannelConfig, RouteConfig, RoutingConfig
+from feeds.catalog import FeedsConfig
 from syndication.config import Config, ImagesConfig
+from syndication.config.channels import ChannelConfig, RouteConfig, RoutingConfig
 from syndication.events import parse_event
-from syndication.fitting import measure, rules_for
-from syndication.ledger import Ledger, PostStatus
-from syndication.posting import Poster
-from syndication.sandbox.mastodon import MastodonSandbox
+from syndication.posts.fitting import measure, rules_for
+from syndication.posts.ledger import Ledger, PostStatus
+from syndication.posts.poster import Poster
 from syndication.store import Store
+from syndication.testing.mastodon import MastodonSandbox
 from tests.unit.test_events import event
 
 TOKEN = "tok-SECRET-media-7a1c"

@@ -8,11 +8,11 @@ import pytest
 
 from syndication.config import load_config
 from syndication.events import parse_event
-from syndication.ledger import Ledger, PostStatus
-from syndication.posting import Poster
-from syndication.sandbox.mastodon import MastodonSandbox
+from syndication.posts.ledger import Ledger, PostStatus
+from syndication.posts.poster import Poster
 from syndication.settings import Settings
 from syndication.store import Store
+from syndication.testing.mastodon import MastodonSandbox
 from tests.conftest import wait_until
 from tests.integration.test_pipeline import make_event
 

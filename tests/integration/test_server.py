@@ -20,8 +20,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from starlette.applications import Starlette
 
+from feeds.catalog import FeedRef, feed_indexer
 from feeds.storage import FeedStorage
-from syndication.catalog import FeedRef
 from syndication.config import Config
 from syndication.events import parse_event
 from syndication.ingest import feed_ids_for
@@ -47,7 +47,7 @@ def make_event(n: int, **article: object) -> dict[str, Any]:
 def publish_and_render(store: Store, config: Config, event: dict[str, Any]) -> None:
     """Apply an event to the store and render every feed it touches, as the workers would."""
     parsed = parse_event(event)
-    feeds = feed_ids_for(parsed, config)
+    feeds = feed_ids_for(parsed, feed_indexer(config.feeds))
     store.apply_event(parsed, feeds)
     storage = FeedStorage(store)
     for feed_id in feeds:

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from syndication.catalog import (
+from feeds.catalog import (
     FeedRef,
     FeedsConfig,
     LanguageFeeds,
@@ -21,8 +21,8 @@ from syndication.catalog import (
     feeds_for_article,
     parse_feed_path,
 )
+from feeds.slugs import slug_for
 from syndication.events import Article
-from syndication.slugs import slug_for
 
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 

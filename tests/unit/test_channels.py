@@ -8,21 +8,20 @@ import pytest
 from hypothesis import given, settings
 from pydantic import ValidationError
 
-from syndication.channels import (
+from syndication.config.channels import (
     ChannelConfig,
     QuietHours,
     RoutingConfig,
     ScheduleConfig,
     config_errors,
-    is_too_old,
     language_matches,
     parse_social_config,
-    route_article,
     validate_references,
 )
 from syndication.errors import ConfigError
 from syndication.events import Article
-from syndication.templating import DEFAULT_TEMPLATE
+from syndication.posts.routing import is_too_old, route_article
+from syndication.posts.templating import DEFAULT_TEMPLATE
 from tests.strategies import articles
 
 

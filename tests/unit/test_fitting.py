@@ -9,7 +9,7 @@ import regex
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from syndication.fitting import (
+from syndication.posts.fitting import (
     ELLIPSIS,
     FittingError,
     TextRules,

@@ -9,8 +9,8 @@ from typing import Any
 from feedcheck import check_jsonfeed
 
 from feeds import jsonfeed
+from feeds.catalog import FeedRef, FeedsConfig, LanguageFeeds, article_guid
 from feeds.render import FeedItem, render_feed, render_item
-from syndication.catalog import FeedRef, FeedsConfig, LanguageFeeds, article_guid
 from syndication.events import Article
 
 NOW = datetime(2025, 8, 24, 12, 0, tzinfo=UTC)

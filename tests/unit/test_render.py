@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 from lxml import etree
 
+from feeds.catalog import FeedRef, FeedsConfig, LanguageFeeds, article_guid
 from feeds.opml import render_opml
 from feeds.render import (
     MAX_DOCUMENT_BYTES,
@@ -23,7 +24,6 @@ from feeds.render import (
     render_feed,
     render_item,
 )
-from syndication.catalog import FeedRef, FeedsConfig, LanguageFeeds, article_guid
 from syndication.errors import EventValidationError
 from syndication.events import Article, parse_event
 from syndication.settings import Limits

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from syndication.channels import QuietHours, ScheduleConfig
-from syndication.scheduling import (
+from syndication.config.channels import QuietHours, ScheduleConfig
+from syndication.posts.scheduling import (
     PLATFORM_BUDGETS,
     Budget,
     SchedulingError,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 
 from syndication.events import Article
-from syndication.templating import (
+from syndication.posts.templating import (
     DEFAULT_TEMPLATE,
     TemplateError,
     UtmConfig,

@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
+from feeds.slugs import slug_for
+from syndication.config.feeds import (
+    EXTENSIONS,
+    FeedFormat,
+    FeedKind,
+    FeedsConfig,
+    LanguageFeeds,
+)
 from syndication.errors import SyndicationError
 from syndication.events import Article
-from syndication.slugs import slug_for
 
 __all__ = [
     "EXTENSIONS",
@@ -29,16 +34,15 @@ __all__ = [
     "UnknownFeedError",
     "article_guid",
     "feed_description",
+    "feed_indexer",
     "feed_title",
     "feeds_for_article",
     "is_feed_enabled",
     "parse_feed_path",
     "site_url",
+    "tag_slugs",
 ]
 
-FeedKind: TypeAlias = Literal["all", "category", "author", "tag"]
-FeedFormat: TypeAlias = Literal["rss", "atom", "json"]
-EXTENSIONS: tuple[FeedFormat, ...] = ("rss", "atom", "json")
 _KINDS: tuple[FeedKind, ...] = ("all", "category", "author", "tag")
 
 _SLUG = r"[a-z0-9]+(?:-[a-z0-9]+)*"
@@ -52,70 +56,6 @@ _ID = re.compile(rf"(?P<lang>{_LANG})/(?:all|(?P<kind>category|author|tag)/(?P<s
 
 class UnknownFeedError(SyndicationError, LookupError):
     """No such feed: the path or id is malformed, or config does not enable it."""
-
-
-class _Config(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class LanguageFeeds(_Config):
-    """Titles and descriptions of one language's feeds.
-
-    ``category_titles`` and ``category_descriptions`` are keyed by category slug; a category
-    without an entry gets ``"{title}: {category}"``.
-    """
-
-    title: str
-    description: str = ""
-    home_url: str | None = None
-    category_titles: dict[str, str] = Field(default_factory=dict)
-    category_descriptions: dict[str, str] = Field(default_factory=dict)
-
-
-class FeedsConfig(_Config):
-    """The ``feeds:`` section of the YAML config.
-
-    Empty ``languages`` or ``categories`` means every one seen in articles gets feeds.
-    """
-
-    base_url: str = "http://localhost:8000"
-    site_name: str = "News"
-    languages: dict[str, LanguageFeeds] = Field(default_factory=dict)
-    categories: tuple[str, ...] = ()
-    authors: bool = True
-    tags: tuple[str, ...] = ()
-    author_slugs: dict[str, str] = Field(default_factory=dict)
-    max_items: int = Field(default=50, ge=1, le=1000)
-    content: Literal["full", "summary"] = "full"
-    websub_hub: str | None = None
-    export_dir: str | None = None
-    cache_control: str = "public, max-age=60"
-    tombstone_days: int = Field(default=7, ge=0)
-    formats: tuple[FeedFormat, ...] = EXTENSIONS
-
-    @field_validator("base_url")
-    @classmethod
-    def _strip_slash(cls, v: str) -> str:
-        if not re.match(r"https?://[^/\s]+", v):
-            raise ValueError("not an absolute http(s) URL")
-        return v.rstrip("/")
-
-    @field_validator("categories")
-    @classmethod
-    def _category_slugs(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        # Articles carry slugified categories (events.py), so config is compared the same way.
-        return tuple(slug_for(c) for c in v)
-
-    @field_validator("formats")
-    @classmethod
-    def _formats_nonempty(cls, v: tuple[FeedFormat, ...]) -> tuple[FeedFormat, ...]:
-        if not v:
-            raise ValueError("at least one format is needed")
-        return tuple(dict.fromkeys(v))
-
-    def tag_slugs(self) -> frozenset[str]:
-        """Slugs of the tags that have feeds."""
-        return frozenset(slug_for(t) for t in self.tags)
 
 
 @dataclass(frozen=True, order=True)
@@ -181,6 +121,11 @@ def _as_format(value: str) -> FeedFormat:
     raise UnknownFeedError(f"feed.format: unknown format {value!r}")
 
 
+def tag_slugs(config: FeedsConfig) -> frozenset[str]:
+    """Slugs of the tags that have feeds."""
+    return frozenset(slug_for(t) for t in config.tags)
+
+
 def is_feed_enabled(ref: FeedRef, config: FeedsConfig) -> bool:
     """Whether config lets ``ref`` exist (author slugs cannot be checked without articles)."""
     if config.languages and ref.language not in config.languages:
@@ -190,7 +135,7 @@ def is_feed_enabled(ref: FeedRef, config: FeedsConfig) -> bool:
     if ref.kind == "author":
         return config.authors
     if ref.kind == "tag":
-        return ref.slug in config.tag_slugs()
+        return ref.slug in tag_slugs(config)
     return True
 
 
@@ -224,13 +169,22 @@ def feeds_for_article(article: Article, config: FeedsConfig) -> frozenset[FeedRe
             FeedRef(lang, "author", slug_for(a.name, config.author_slugs)) for a in article.authors
         )
     if config.tags:
-        wanted = config.tag_slugs()
+        wanted = tag_slugs(config)
         refs.update(
             FeedRef(lang, "tag", slug)
             for slug in (slug_for(t) for t in article.tags)
             if slug in wanted
         )
     return frozenset(refs)
+
+
+def feed_indexer(config: FeedsConfig) -> Callable[[Article], list[str]]:
+    """The ids of the feeds an article belongs in, as the ingest step wants them."""
+
+    def index(article: Article) -> list[str]:
+        return sorted(ref.id for ref in feeds_for_article(article, config))
+
+    return index
 
 
 def _language(ref: FeedRef, config: FeedsConfig) -> LanguageFeeds:

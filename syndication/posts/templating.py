@@ -13,15 +13,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 
 import jinja2
-from jinja2.exceptions import SecurityError
-from jinja2.sandbox import SandboxedEnvironment
-from pydantic import BaseModel, ConfigDict, field_validator
 
-from syndication.errors import ConfigError
+from syndication.config.channels import DEFAULT_TEMPLATE, UtmConfig
+from syndication.config.templates import TemplateError, check_template, compiled, describe
 from syndication.events import Article
 
 __all__ = [
@@ -35,94 +32,10 @@ __all__ = [
     "render_post_text",
 ]
 
-# Blank lines left by empty fields (no summary, no tags) are collapsed after rendering, so the
-# default template can stay one readable line per part. Hashtags come last: when the text is too
-# long, fitting drops trailing hashtags before it cuts the prose, and the URL always survives.
-DEFAULT_TEMPLATE = "{{ title }}\n\n{{ summary }}\n\n{{ url }}\n\n{{ hashtags | join(' ') }}"
-
-# Longest string a template may build with ``*`` (a template is config, not an attack
-# surface, but a slip like ``{{ title * 100000000 }}`` should fail, not eat the worker's memory).
-_MAX_REPEAT_CHARS = 100_000
 _BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*)+\n")
 _TRAILING_SPACE = re.compile(r"[ \t]+\n")
 # Letters (any script, with their combining marks), digits and underscore make a hashtag.
 _HASHTAG_WORD = re.compile(r"[^\W_]+|_", re.UNICODE)
-
-
-class TemplateError(ConfigError):
-    """A channel's template does not compile or does not render (undefined name, bad filter)."""
-
-
-class UtmConfig(BaseModel):
-    """Campaign parameters appended to the article URL of a channel's posts."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    source: str
-    medium: str = "social"
-    campaign: str | None = None
-    content: str | None = None
-
-    @field_validator("source", "medium", "campaign", "content")
-    @classmethod
-    def _not_blank(cls, v: str | None) -> str | None:
-        if v is not None and not v.strip():
-            raise ValueError("must not be empty")
-        return None if v is None else v.strip()
-
-
-class _Sandbox(SandboxedEnvironment):
-    """The sandbox plus a cap on ``*`` and ``**`` results."""
-
-    intercepted_binops = frozenset(["*", "**"])
-
-    def call_binop(
-        self, context: jinja2.runtime.Context, operator: str, left: object, right: object
-    ) -> object:
-        if (
-            operator == "*"
-            and isinstance(right, int)
-            and isinstance(left, str | list | tuple)
-            and len(left) * right > _MAX_REPEAT_CHARS
-        ):
-            raise SecurityError("repeated sequence too long")
-        if operator == "**" and isinstance(right, int) and right > 64:
-            raise SecurityError("exponent too large")
-        return super().call_binop(context, operator, left, right)
-
-
-def _environment() -> SandboxedEnvironment:
-    return _Sandbox(
-        autoescape=False,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=False,
-    )
-
-
-_ENV = _environment()
-
-
-@lru_cache(maxsize=256)
-def _compiled(template: str) -> jinja2.Template:
-    # Compiling costs about a millisecond; a channel's template never changes in a process.
-    return _ENV.from_string(template)
-
-
-def _describe(exc: jinja2.TemplateError) -> str:
-    if isinstance(exc, jinja2.TemplateSyntaxError):
-        return f"line {exc.lineno}: {exc.message}"
-    return str(exc.message if getattr(exc, "message", None) else exc)
-
-
-def check_template(src: str) -> str | None:
-    """Compile ``src``; return what is wrong with it, or ``None`` when it is valid."""
-    try:
-        _ENV.parse(src)
-    except jinja2.TemplateSyntaxError as exc:
-        return _describe(exc)
-    return None
 
 
 def hashtag_from_tag(tag: str) -> str | None:
@@ -196,8 +109,8 @@ def render_post_text(
     """
     where = f"{channel}.template" if channel else "template"
     try:
-        compiled = _compiled(template)
-        text = compiled.render(
+        template_ = compiled(template)
+        text = template_.render(
             title=article.title,
             summary=article.summary,
             url=link,
@@ -210,5 +123,5 @@ def render_post_text(
             language=article.language,
         )
     except jinja2.TemplateError as exc:
-        raise TemplateError(f"{where}: {_describe(exc)}") from None
+        raise TemplateError(f"{where}: {describe(exc)}") from None
     return unicodedata.normalize("NFC", _tidy(text))

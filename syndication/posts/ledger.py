@@ -17,9 +17,8 @@ from enum import StrEnum
 
 from redis.typing import EncodableT, FieldT
 
-from syndication.documents import text_of
 from syndication.errors import StoreError
-from syndication.store import Store, decode_map, members, scores
+from syndication.store import Store, decode_map, members, scores, text_of
 
 
 class PostStatus(StrEnum):

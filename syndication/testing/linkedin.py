@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from syndication.sandbox.base import SandboxServer, request_record
+from syndication.testing.base import SandboxServer, request_record
 
 __all__ = ["LinkedInSandbox", "render_little_text"]
 

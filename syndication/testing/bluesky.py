@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from syndication.sandbox.base import SandboxPost, SandboxServer, request_record
+from syndication.testing.base import SandboxPost, SandboxServer, request_record
 
 __all__ = ["BlueskySandbox", "make_cid"]
 

@@ -19,10 +19,10 @@ import redis
 import structlog
 from starlette.types import Receive, Scope, Send
 
+from feeds.catalog import UnknownFeedError, parse_feed_path
+from feeds.documents import OPML_PATH, Document, DocumentStore
 from syndication import metrics
-from syndication.catalog import UnknownFeedError, parse_feed_path
 from syndication.config import Config
-from syndication.documents import OPML_PATH, Document, DocumentStore
 
 log = structlog.get_logger(__name__)
 

@@ -13,8 +13,8 @@ Config errors are :class:`~syndication.errors.FieldError` values with dotted pat
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, time, timedelta
+from collections.abc import Sequence
+from datetime import time, timedelta
 from typing import Annotated, Literal, TypeAlias
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -32,9 +32,9 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from slugify import slugify
 
+from syndication.config.templates import check_template
 from syndication.errors import ConfigError, FieldError
 from syndication.events import Article
-from syndication.templating import DEFAULT_TEMPLATE, UtmConfig, check_template
 
 __all__ = [
     "PLATFORMS",
@@ -48,11 +48,9 @@ __all__ = [
     "SocialConfig",
     "UtmConfig",
     "config_errors",
-    "is_too_old",
     "language_matches",
     "parse_social_config",
     "primary_language",
-    "route_article",
     "validate_references",
 ]
 
@@ -133,6 +131,30 @@ def _language(value: str) -> str:
     if "_" in value or not langcodes.tag_is_valid(value):
         raise PydanticCustomError("language", "not a valid BCP 47 language tag")
     return str(langcodes.standardize_tag(value))
+
+
+# Blank lines left by empty fields (no summary, no tags) are collapsed after rendering, so the
+# default template can stay one readable line per part. Hashtags come last: when the text is too
+# long, fitting drops trailing hashtags before it cuts the prose, and the URL always survives.
+DEFAULT_TEMPLATE = "{{ title }}\n\n{{ summary }}\n\n{{ url }}\n\n{{ hashtags | join(' ') }}"
+
+
+class UtmConfig(BaseModel):
+    """Campaign parameters appended to the article URL of a channel's posts."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str
+    medium: str = "social"
+    campaign: str | None = None
+    content: str | None = None
+
+    @field_validator("source", "medium", "campaign", "content")
+    @classmethod
+    def _not_blank(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("must not be empty")
+        return None if v is None else v.strip()
 
 
 class _Config(BaseModel):
@@ -361,46 +383,6 @@ class SocialConfig(_Config):
             if channel.name == name:
                 return channel
         raise KeyError(name)
-
-
-def _by_name(
-    channels: Mapping[str, ChannelConfig] | Iterable[ChannelConfig],
-) -> Mapping[str, ChannelConfig]:
-    if isinstance(channels, Mapping):
-        return channels
-    return {c.name: c for c in channels}
-
-
-def route_article(
-    article: Article,
-    routing: RoutingConfig,
-    channels: Mapping[str, ChannelConfig] | Iterable[ChannelConfig],
-) -> tuple[str, ...]:
-    """Names of the channels ``article`` should be posted to, in route order, without repeats.
-
-    Only channels whose language has the article's primary language subtag are kept (a ``vi``
-    article never goes to an ``en`` channel, whatever the routes say); names that are not
-    channels are skipped (:func:`validate_references` reports them).
-    """
-    known = _by_name(channels)
-    chosen: dict[str, None] = {}
-    for route in routing.routes:
-        if not route.match.matches(article):
-            continue
-        for name in route.channels:
-            channel = known.get(name)
-            if channel is not None and (
-                primary_language(channel.language) == primary_language(article.language)
-            ):
-                chosen.setdefault(name, None)
-        if routing.mode == "first" or route.stop:
-            break
-    return tuple(chosen)
-
-
-def is_too_old(channel: ChannelConfig, article: Article, now: datetime) -> bool:
-    """True when ``article`` was published longer than the channel's ``max_age`` before ``now``."""
-    return channel.max_age is not None and now - article.published_at > channel.max_age
 
 
 def validate_references(

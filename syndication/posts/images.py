@@ -18,14 +18,19 @@ import ipaddress
 import socket
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 from PIL import Image, UnidentifiedImageError
 
-from syndication.errors import SyndicationError
-from syndication.platforms.base import Media
+from syndication.platforms.media import (
+    IMAGE_TYPES,
+    FetchedImage,
+    MediaError,
+    MediaLimits,
+    fit_image,
+)
 
 __all__ = [
     "IMAGE_TYPES",
@@ -39,8 +44,6 @@ __all__ = [
     "fit_image",
 ]
 
-IMAGE_TYPES: frozenset[str] = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"})
-
 # Pillow's format names for the content types we accept.
 _FORMAT_TYPES: Mapping[str, str] = {
     "JPEG": "image/jpeg",
@@ -53,14 +56,6 @@ _FORMAT_TYPES: Mapping[str, str] = {
 # decoded (a 60 MP RGBA image is about 240 MB); Pillow's own bomb limit is a warning only.
 _MAX_PIXELS = 60_000_000
 _CHUNK = 64 * 1024
-
-
-class MediaError(SyndicationError):
-    """The image could not be fetched, was refused, or does not fit; ``reason`` says why."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(reason)
 
 
 @dataclass(frozen=True)
@@ -79,44 +74,6 @@ class ImagePolicy:
     timeout: float = 10.0
     allowed_types: frozenset[str] = IMAGE_TYPES
     max_redirects: int = 3
-
-
-@dataclass(frozen=True)
-class FetchedImage:
-    """An image's bytes with the content type Pillow found in them and its size in pixels."""
-
-    data: bytes = field(repr=False)
-    content_type: str
-    width: int
-    height: int
-    url: str | None = None
-
-    @property
-    def size(self) -> int:
-        """The number of bytes."""
-        return len(self.data)
-
-    def to_media(self, alt_text: str = "") -> Media:
-        """The image as an attachment, with the article's caption as alt text."""
-        extension = self.content_type.rpartition("/")[2].replace("jpeg", "jpg")
-        return Media(
-            data=self.data,
-            content_type=self.content_type,
-            alt_text=alt_text,
-            filename=f"image.{extension}",
-            url=self.url,
-        )
-
-
-@dataclass(frozen=True)
-class MediaLimits:
-    """What one platform accepts per post: how many images, how large, of which types."""
-
-    count: int
-    max_bytes: int
-    types: frozenset[str]
-    # Width plus height in pixels, where the platform documents a cap.
-    max_dim_sum: int | None = None
 
 
 # Checked when a post is planned, so an image that cannot go out is dropped (with a reason in
@@ -297,43 +254,3 @@ def fetch_image(url: str, policy: ImagePolicy, client: httpx.Client | None = Non
     finally:
         if own_client:
             http.close()
-
-
-def fit_image(image: FetchedImage, max_bytes: int, max_dim: int = 2000) -> FetchedImage:
-    """Return ``image`` unchanged if it fits, else a JPEG re-encoding under both limits.
-
-    Quality is lowered first and the dimensions after, so a photo loses as little detail as
-    it can. Transparency is flattened onto white, since JPEG has none.
-    """
-    if image.size <= max_bytes and max(image.width, image.height) <= max_dim:
-        return image
-    try:
-        with Image.open(io.BytesIO(image.data)) as src:
-            src.seek(0)  # the first frame of an animation
-            if src.mode in ("RGBA", "LA", "P"):
-                rgba = src.convert("RGBA")
-                base = Image.new("RGB", rgba.size, (255, 255, 255))
-                base.paste(rgba, mask=rgba.getchannel("A"))
-            else:
-                base = src.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise MediaError(f"image: cannot be re-encoded ({exc.__class__.__name__})") from exc
-    base.thumbnail((max_dim, max_dim), Image.Resampling.LANCZOS)
-    while True:
-        for quality in (85, 75, 65, 50):
-            buffer = io.BytesIO()
-            base.save(buffer, format="JPEG", quality=quality, optimize=True)
-            if buffer.tell() <= max_bytes:
-                return FetchedImage(
-                    data=buffer.getvalue(),
-                    content_type="image/jpeg",
-                    width=base.width,
-                    height=base.height,
-                    url=image.url,
-                )
-        if max(base.size) <= 64:
-            raise MediaError(f"image: cannot be made smaller than {max_bytes} bytes")
-        base = base.resize(
-            (max(1, base.width * 3 // 4), max(1, base.height * 3 // 4)),
-            Image.Resampling.LANCZOS,
-        )

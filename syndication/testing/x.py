@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from syndication.sandbox.base import RateWindow, SandboxPost, SandboxServer, request_record
+from syndication.testing.base import RateWindow, SandboxPost, SandboxServer, request_record
 
 __all__ = ["XSandbox"]
 

@@ -13,8 +13,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from syndication.catalog import FeedsConfig
-from syndication.channels import ChannelConfig, RoutingConfig, validate_references
+from syndication.config.channels import ChannelConfig, RoutingConfig, validate_references
+from syndication.config.feeds import FeedsConfig
 from syndication.errors import ConfigError
 
 

@@ -2,7 +2,7 @@
 
 :func:`due_time` returns the earliest instant, at or after both ``now`` and the article's
 publication plus the channel's delay, that satisfies every rule of the channel's
-:class:`~syndication.channels.ScheduleConfig` and the platform's quota:
+:class:`~syndication.config.channels.ScheduleConfig` and the platform's quota:
 
 - not inside quiet hours, read on the channel's local wall clock (zoneinfo, so DST-correct);
 - at least ``min_spacing`` away from every post already planned or sent on the channel,
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from syndication.channels import ScheduleConfig
+from syndication.config.channels import ScheduleConfig
 
 __all__ = [
     "HORIZON",

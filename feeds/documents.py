@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from redis.typing import EncodableT, FieldT
 
-from syndication.store import Store, members
+from syndication.store import Store, members, text_of
 
 CONTENT_TYPES = {
     "rss": "application/rss+xml; charset=utf-8",
@@ -53,12 +53,6 @@ class DocumentInfo:
 def etag_of(body: bytes) -> str:
     """A strong ETag computed from the bytes."""
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-
-
-def text_of(value: bytes | str | None) -> str:
-    if isinstance(value, bytes):
-        return value.decode()
-    return value or ""
 
 
 def _bytes_of(value: bytes | str) -> bytes:

@@ -2,7 +2,7 @@
 
 Also the dispatcher's reads (posts due now, leases that ran out) and retraction on unpublish.
 The shell around the pure core (``route_article``, ``due_time``, ``render_post_text``,
-``fit_text``); :class:`~syndication.posting.Poster` combines it with delivery.
+``fit_text``); :class:`~syndication.posts.poster.Poster` combines it with delivery.
 """
 
 from __future__ import annotations
@@ -14,20 +14,21 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from syndication.channels import ChannelConfig, is_too_old, route_article
 from syndication.config import Config
-from syndication.delivery import AdapterMaker
+from syndication.config.channels import ChannelConfig
 from syndication.errors import PlatformError, SyndicationError
 from syndication.events import Article
-from syndication.fitting import FittingError, fit_text, rules_for
-from syndication.ledger import OPEN, Ledger, Post, PostStatus, post_id_for
-from syndication.media import MediaError
-from syndication.scheduling import budget_for, due_time
+from syndication.posts.fitting import FittingError, fit_text, rules_for
+from syndication.posts.images import MediaError
+from syndication.posts.ledger import OPEN, Ledger, Post, PostStatus, post_id_for
+from syndication.posts.routing import is_too_old, route_article
+from syndication.posts.scheduling import budget_for, due_time
+from syndication.posts.sender import AdapterMaker
+from syndication.posts.templating import add_utm, render_post_text
 from syndication.store import Store
-from syndication.templating import add_utm, render_post_text
 
 if TYPE_CHECKING:
-    from syndication.media import FetchedImage
+    from syndication.posts.images import FetchedImage
 
 log = structlog.get_logger(__name__)
 
@@ -79,7 +80,7 @@ class PlanningMixin:
     if TYPE_CHECKING:
 
         def image_for(self, platform: str, url: str) -> FetchedImage:
-            """Provided by :class:`~syndication.delivery.DeliveryMixin`."""
+            """Provided by :class:`~syndication.posts.sender.DeliveryMixin`."""
             ...
 
     # --- planning ------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from syndication.sandbox.base import (
+from syndication.testing.base import (
     RateWindow,
     RecordedRequest,
     SandboxPost,

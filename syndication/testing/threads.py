@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from syndication.sandbox.base import SandboxServer, request_record
+from syndication.testing.base import SandboxServer, request_record
 
 __all__ = ["ThreadsSandbox", "threads_length"]
 

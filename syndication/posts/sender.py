@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 
 import structlog
 
-from syndication.channels import ChannelConfig
 from syndication.config import Config
+from syndication.config.channels import ChannelConfig
 from syndication.errors import (
     PermanentError,
     PlatformError,
@@ -24,10 +24,10 @@ from syndication.errors import (
     TransientError,
     UncertainOutcome,
 )
-from syndication.ledger import Ledger, Post, PostStatus
-from syndication.media import FetchedImage, ImagePolicy, MediaError, check_media, fetch_image
 from syndication.platforms.base import AdapterSettings, Media, OutgoingPost, Platform
 from syndication.platforms.registry import make_adapter
+from syndication.posts.images import FetchedImage, ImagePolicy, MediaError, check_media, fetch_image
+from syndication.posts.ledger import Ledger, Post, PostStatus
 
 log = structlog.get_logger(__name__)
 

@@ -8,22 +8,22 @@ blindly re-sent: a platform with an idempotency key (Mastodon, Bluesky) is retri
 same key; the others are looked up among the account's recent posts (``find``) and become
 ``uncertain`` for an operator when that cannot tell.
 
-:class:`Poster` combines planning (:mod:`syndication.planning`) and delivery
-(:mod:`syndication.delivery`) over one store, config and set of adapters.
+:class:`Poster` combines planning (:mod:`syndication.posts.planner`) and delivery
+(:mod:`syndication.posts.sender`) over one store, config and set of adapters.
 """
 
 from __future__ import annotations
 
 from syndication.config import Config
-from syndication.delivery import (
+from syndication.posts.ledger import Ledger
+from syndication.posts.planner import Decision, PlanningMixin, compose
+from syndication.posts.sender import (
     LEASE_SECONDS,
     AdapterMaker,
     DeliveryMixin,
     credentials_for,
     default_adapter,
 )
-from syndication.ledger import Ledger
-from syndication.planning import Decision, PlanningMixin, compose
 from syndication.store import Store
 
 __all__ = [
