@@ -6,7 +6,7 @@ and one in-process :class:`~syndication.testing.mastodon.MastodonSandbox`:
 
 1. **baseline**: a bare loop calling ``Mastodon.status_post`` N times on one Mastodon.py
    client (the adapter's constructor arguments, the same kind of text, a key per post);
-2. **plan**: :meth:`Poster.plan` for N distinct articles (from the sample events), one
+2. **plan**: :meth:`Planner.plan` for N distinct articles (from the sample events), one
    Mastodon channel per sample language, all pointing at the sandbox;
 3. **deliver**: the real pipeline, one ``python -m syndication worker -Q deliver -c 2 --beat``
    subprocess (beat's ``dispatch_due`` releases due posts to the ``deliver`` task, which claims
@@ -57,8 +57,9 @@ from syndication.config import Config, load_config
 from syndication.events import Article, parse_event
 from syndication.logging import configure_logging
 from syndication.ops import Ops
+from syndication.posts import Posts
 from syndication.posts.ledger import Ledger, Post, PostStatus
-from syndication.posts.poster import Poster, compose
+from syndication.posts.planner import compose
 from syndication.testing.mastodon import MastodonSandbox
 
 # The environment variable the channels name for their token (the worker inherits it).
@@ -168,17 +169,17 @@ def baseline(base_url: str, token: str, texts: Sequence[tuple[str, str]], run: s
     return Phase("bare status_post loop", len(texts), time.perf_counter() - started)
 
 
-def plan_all(poster: Poster, articles: Sequence[Article]) -> tuple[Phase, list[str], list[float]]:
+def plan_all(poster: Posts, articles: Sequence[Article]) -> tuple[Phase, list[str], list[float]]:
     """Plan every article; return the phase, the planned post ids and each plan's seconds."""
     ids: list[str] = []
     each: list[float] = []
     started = time.perf_counter()
     for article in articles:
         t0 = time.perf_counter()
-        decisions = poster.plan(article, time.time())
+        decisions = poster.planner.plan(article, time.time())
         each.append(time.perf_counter() - t0)
         ids += [d.post_id for d in decisions if d.action == "planned" and d.post_id]
-    return Phase("Poster.plan", len(articles), time.perf_counter() - started), ids, each
+    return Phase("Planner.plan", len(articles), time.perf_counter() - started), ids, each
 
 
 def reschedule(ledger: Ledger, ids: Sequence[str], due_at: float, note: str) -> float:
@@ -294,7 +295,7 @@ def run(count: int, timeout: float) -> None:
     try:
         with redis_server() as url, bench_env("posts", url) as env:
             config = write_channels(env.settings.config_path, base_url)
-            poster = Poster(env.store, config)
+            poster = Posts(env.store, config)
             articles = make_articles(count)
             channels = {c.language: c for c in config.channels}
             texts = [(compose(channels[a.language], a), a.language) for a in articles]

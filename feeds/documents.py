@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from redis.typing import EncodableT, FieldT
 
 from syndication.store import Store, members, text_of
+from syndication.worklist import WorkList
 
 CONTENT_TYPES = {
     "rss": "application/rss+xml; charset=utf-8",
@@ -66,8 +68,21 @@ class DocumentStore:
         self.r = store.r
         self.keys = store.keys
 
-    def put(self, path: str, body: bytes, content_type: str, items: int, now: float) -> bool:
-        """Store a document; keep its Last-Modified when the bytes did not change."""
+    def put(
+        self,
+        path: str,
+        body: bytes,
+        content_type: str,
+        items: int,
+        now: float,
+        *,
+        owe: Sequence[WorkList] = (),
+    ) -> bool:
+        """Store a document; keep its Last-Modified when the bytes did not change.
+
+        When the bytes changed, the path is recorded in each of the ``owe`` work lists (a
+        WebSub ping, an export) in the same transaction as the new bytes.
+        """
         key = self.keys.rendered(path)
         etag = etag_of(body)
         old = self.r.hmget(key, "etag", "last_modified")
@@ -87,6 +102,9 @@ class DocumentStore:
             )
         pipe.hset(key, mapping=mapping)
         pipe.zadd(self.keys.rendered_index, {path: now})
+        if changed:
+            for work in owe:
+                work.add([path], now, client=pipe)
         pipe.execute()
         return changed
 

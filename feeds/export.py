@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from feeds.documents import DocumentStore
+from syndication.worklist import WorkList
 
 
 def write_atomically(target: Path, body: bytes) -> None:
@@ -51,3 +53,15 @@ def export_documents(
         if progress:
             progress(path)
     return n
+
+
+def export_owed(storage: DocumentStore, work: WorkList, folder: str | Path) -> int:
+    """Copy every document owed an export into ``folder``; return how many were written."""
+    done = 0
+    while taken := work.take(time.time(), 60.0, 200):
+        export_documents(storage, [t.item for t in taken], folder)
+        now = time.time()
+        for t in taken:
+            work.done(t, now)
+        done += len(taken)
+    return done

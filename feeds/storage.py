@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 
 from feeds.catalog import FeedRef, FeedsConfig, is_feed_enabled
 from feeds.documents import CONTENT_TYPES, OPML_PATH, DocumentStore
-from feeds.export import export_documents
 from feeds.opml import render_opml
 from feeds.render import FeedItem, Tombstone, fragment_key, render_feed
 from syndication.events import Article
 from syndication.store import Store, text_of
+from syndication.worklist import WorkList
 
 # Cached item fragments expire unless a render uses them again.
 FRAGMENT_TTL = 14 * 24 * 3600
@@ -42,6 +42,18 @@ class FeedStorage(DocumentStore):
     def __init__(self, store: Store) -> None:
         super().__init__(store)
         self.store = store
+        self.websub = WorkList(store, "websub")
+        self.export = WorkList(store, "export")
+
+    def owed_by(self, config: FeedsConfig, *, feed: bool = True) -> list[WorkList]:
+        """The work a changed document owes: a WebSub ping (feeds, when a hub is configured)
+        and a copy in the export folder (when one is configured)."""
+        owed = []
+        if feed and config.websub_hub:
+            owed.append(self.websub)
+        if config.export_dir:
+            owed.append(self.export)
+        return owed
 
     # --- inputs --------------------------------------------------------------------------
     def load_items(self, ref: FeedRef, limit: int) -> list[FeedItem]:
@@ -113,7 +125,8 @@ class FeedStorage(DocumentStore):
             count = doc.item_count
             path = ref.path(fmt)
             written.append(path)
-            if self.put(path, doc.body, CONTENT_TYPES[fmt], doc.item_count, stamp):
+            owed = self.owed_by(config)
+            if self.put(path, doc.body, CONTENT_TYPES[fmt], doc.item_count, stamp, owe=owed):
                 changed.append(path)
         new = {k: v for k, v in cache.items() if k not in fresh_from}
         if new:
@@ -131,7 +144,9 @@ class FeedStorage(DocumentStore):
         """Render the OPML list of every feed; True when it changed."""
         stamp = time.time() if now is None else now
         body = render_opml(sorted(set(refs)), config, datetime.fromtimestamp(stamp, UTC))
-        return self.put(OPML_PATH, body, CONTENT_TYPES["opml"], 0, stamp)
+        return self.put(
+            OPML_PATH, body, CONTENT_TYPES["opml"], 0, stamp, owe=self.owed_by(config, feed=False)
+        )
 
     def all_feeds(self, config: FeedsConfig) -> list[FeedRef]:
         """Every enabled feed that has articles or tombstones."""
@@ -168,6 +183,4 @@ def refresh_feed(
         storage.store.claim_dirty(feed_id)
         return Refresh(None, again=False)
     report = storage.render(ref, config, now)
-    if config.export_dir and report.changed:
-        export_documents(storage, report.changed, config.export_dir)
     return Refresh(report, again=not storage.store.finish_dirty(feed_id, seen))

@@ -6,11 +6,19 @@ the task layer retries transient ones with backoff; the adapter itself never ret
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import httpx
+import structlog
 
 from syndication.errors import PermanentError, TransientError
+from syndication.worklist import WorkList
+
+log = structlog.get_logger(__name__)
+
+# How long one pinger holds a batch of paths.
+_LEASE = 60.0
 
 
 def ping_hub(
@@ -39,3 +47,26 @@ def ping_hub(
     finally:
         if own:
             http.close()
+
+
+def ping_owed(work: WorkList, hub: str, base_url: str, *, batch: int = 100) -> int:
+    """Ping the hub for every document path owed a ping; return how many were accepted.
+
+    A path is forgotten once the hub accepted it, or refused it for good (a 4xx: a retry
+    cannot help); while the hub is down the rest stay owed and are retried with backoff.
+    """
+    accepted = 0
+    with httpx.Client(timeout=10.0) as client:
+        while taken := work.take(time.time(), _LEASE, batch):
+            for i, item in enumerate(taken):
+                try:
+                    accepted += ping_hub(hub, [base_url + item.item], client=client)
+                except TransientError:
+                    now = time.time()
+                    for rest in taken[i:]:
+                        work.fail(rest, now)
+                    raise
+                except PermanentError as exc:
+                    log.warning("websub.refused", path=item.item, error=str(exc))
+                work.done(item, time.time())
+    return accepted

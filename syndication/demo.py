@@ -233,6 +233,8 @@ def run_demo(
     from syndication.cli._context import CliContext
     from syndication.connection import redacted, redis_url
     from syndication.posts.ledger import Ledger, PostStatus
+    from syndication.worklist import WorkList
+    from workers.handles import DRAIN_INBOX
 
     data = settings.data_dir.resolve()
     config_dir = data / "demo-config"
@@ -310,21 +312,25 @@ def run_demo(
         for event in lines:
             event = images.localise(event)
             queue_event(ctx.store, event)
-        ctx.app.send_task("syndication.drain_inbox")
+        DRAIN_INBOX.send(ctx.app)
         _say(f"published {len(lines)} sample events; waiting for the worker...")
         ids = [e["id"] for e in lines]
         deadline = time.monotonic() + 90
         ledger = Ledger(ctx.store)
         docs = DocumentStore(ctx.store)
+        plans, syncs = WorkList(ctx.store, "plan"), WorkList(ctx.store, "sync")
         while time.monotonic() < deadline:
             applied = sum(1 for s in ctx.store.event_states(ids) if s == "applied")
             posts = ledger.many(ledger.all_ids())
-            open_posts = [
-                p
-                for p in posts
-                if p.status in (PostStatus.PLANNED, PostStatus.DUE, PostStatus.SENDING)
-            ]
-            if applied == len(ids) and posts and not open_posts and not ctx.store.dirty_feeds():
+            open_posts = [p for p in posts if p.status in (PostStatus.PLANNED, PostStatus.SENDING)]
+            owed = plans.size() + syncs.size()
+            if (
+                applied == len(ids)
+                and posts
+                and not open_posts
+                and not owed
+                and not ctx.store.dirty_feeds()
+            ):
                 break
             time.sleep(0.5)
         _report(ctx, ledger, docs, sandboxes, port)
@@ -406,6 +412,9 @@ def _lifecycle(ctx: Any, ledger: Any, docs: Any, lines: list[dict[str, Any]]) ->
     where the platform can and deleted where the channel asks."""
     import copy
 
+    from syndication.worklist import WorkList
+    from workers.handles import DRAIN_INBOX
+
     first, second = lines[0], lines[5]
     update = copy.deepcopy(first)
     update["id"], update["type"] = "evt-demo-update", "article.updated"
@@ -419,17 +428,17 @@ def _lifecycle(ctx: Any, ledger: Any, docs: Any, lines: list[dict[str, Any]]) ->
     }
     for event in (update, retract):
         queue_event(ctx.store, event)
-    ctx.app.send_task("syndication.drain_inbox")
+    DRAIN_INBOX.send(ctx.app)
     updated_id, retracted_id = first["article"]["id"], second["article"]["id"]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         gone = all(
             p.status.value in ("deleted", "cancelled") for p in ledger.for_article(retracted_id)
         )
-        if gone and not ctx.store.dirty_feeds():
+        settled = not WorkList(ctx.store, "sync").size() and not WorkList(ctx.store, "plan").size()
+        if gone and settled and not ctx.store.dirty_feeds():
             break
         time.sleep(0.5)
-    time.sleep(1.0)  # the edits are queued after the update is applied
     feed = docs.get("/feeds/vi/all.rss")
     body = feed.body.decode() if feed else ""
     _say(

@@ -93,10 +93,15 @@ def feed_ids_for(parsed: ParsedEvent, index: Indexer) -> list[str]:
 class Ingestor:
     """Validates and applies events against one store, with one way to index articles."""
 
-    def __init__(self, store: Store, index: Indexer, limits: Limits) -> None:
+    def __init__(
+        self, store: Store, index: Indexer, limits: Limits, *, owe: Sequence[str] = ()
+    ) -> None:
         self.store = store
         self.index = index
         self.limits = limits
+        # The stages an applied change owes work to (``plan`` when channels exist): recorded
+        # in their work lists by the apply script itself (see syndication.worklist).
+        self.owe = tuple(owe)
 
     def reject(
         self, raw: object, errors: Sequence[FieldError | str], source: str, now: float | None = None
@@ -123,7 +128,9 @@ class Ingestor:
             parsed = validate(raw, self.limits)
         except EventValidationError as exc:
             return self.reject(raw, exc.errors, source, now)
-        result = self.store.apply_event(parsed, feed_ids_for(parsed, self.index), now=now)
+        result = self.store.apply_event(
+            parsed, feed_ids_for(parsed, self.index), now=now, owe=self.owe
+        )
         return self._outcome(parsed, result, source)
 
     def ingest_batch(
@@ -139,7 +146,7 @@ class Ingestor:
             except EventValidationError as exc:
                 outcomes[i] = self.reject(raw, exc.errors, source, stamp)
         results = self.store.apply_events(
-            [(p, feed_ids_for(p, self.index)) for _, p in valid], now=stamp
+            [(p, feed_ids_for(p, self.index)) for _, p in valid], now=stamp, owe=self.owe
         )
         for (i, parsed), result in zip(valid, results, strict=True):
             outcomes[i] = self._outcome(parsed, result, source)

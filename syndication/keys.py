@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The worker queues (each a Redis list kept by kombu): short CPU work (ingest, render) apart
+# from network waits (deliver). Celery's app, the metrics and ``status`` all read this one.
+QUEUES: tuple[str, ...] = ("ingest", "render", "deliver")
+
 
 @dataclass(frozen=True)
 class Keys:
@@ -76,6 +80,19 @@ class Keys:
         """Sorted set: unpublished article ids by time of removal (Atom deleted-entry)."""
         return self._k("feed-deleted", feed_id)
 
+    # --- work owed between stages (syndication.worklist) ------------------------------
+    def owed(self, stage: str) -> str:
+        """Sorted set: items one stage owes the next (``plan``, ``sync``, ...), by when due."""
+        return self._k("owed", stage)
+
+    def owed_generations(self, stage: str) -> str:
+        """Hash: item -> how many times it was recorded (a change during the work redoes it)."""
+        return self._k("owed-gen", stage)
+
+    def owed_failures(self, stage: str) -> str:
+        """Hash: item -> failures in a row (for the retry backoff; cleared when done)."""
+        return self._k("owed-fail", stage)
+
     # --- rendering ---------------------------------------------------------------------
     @property
     def dirty_feeds(self) -> str:
@@ -103,6 +120,10 @@ class Keys:
     def post(self, post_id: str) -> str:
         """Hash: one post in the ledger."""
         return self._k("post", post_id)
+
+    def post_history(self, post_id: str) -> str:
+        """List: one post's history entries (JSON), oldest first, the newest 50 kept."""
+        return self._k("post-history", post_id)
 
     @property
     def posts(self) -> str:

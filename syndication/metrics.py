@@ -22,11 +22,10 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from syndication.keys import Keys
+from syndication.keys import QUEUES
 from syndication.store import Store
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-QUEUES: tuple[str, ...] = ("ingest", "render", "deliver")
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -100,15 +99,6 @@ POSTS = Counter(
 PostCounts = Callable[[], Mapping[tuple[str, str], int]]
 
 
-def celery_queue_key(prefix: str, queue: str) -> str:
-    """The list kombu keeps a queue's messages in (``global_keyprefix`` + queue name).
-
-    Kombu, not ``keys.py``, owns this name: ``workers/app.py`` sets the key prefix to
-    ``f"{prefix}:celery:"``, and the Redis transport prepends it to the queue's list.
-    """
-    return Keys(prefix).celery_queue(queue)
-
-
 class RedisCollector(Collector):
     """Gauges read from Redis at scrape time: queues, inbox, dead letters, documents, posts.
 
@@ -139,7 +129,7 @@ class RedisCollector(Collector):
         keys = self.store.keys
         pipe = self.store.r.pipeline(transaction=False)
         for queue in self.queues:
-            pipe.llen(celery_queue_key(keys.prefix, queue))
+            pipe.llen(keys.celery_queue(queue))
         pipe.xlen(keys.inbox)
         pipe.zcard(keys.dead_letters)
         pipe.zcard(keys.rendered_index)

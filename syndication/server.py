@@ -36,7 +36,7 @@ from syndication.connection import connect
 from syndication.errors import EventValidationError
 from syndication.events import ArticleEvent, parse_event_json
 from syndication.ingest import Ingestor
-from syndication.keys import Keys
+from syndication.keys import QUEUES, Keys
 from syndication.publishing import queue_event
 from syndication.settings import Settings
 from syndication.store import Store
@@ -152,10 +152,10 @@ def readiness(
     pipe.hgetall(keys.heartbeat("worker"))
     pipe.hgetall(keys.heartbeat("beat"))
     pipe.xlen(keys.inbox)
-    for queue in metrics.QUEUES:
-        pipe.llen(metrics.celery_queue_key(keys.prefix, queue))
+    for queue in QUEUES:
+        pipe.llen(keys.celery_queue(queue))
     workers, beat, inbox, *lengths = pipe.execute()
-    queues = dict(zip(metrics.QUEUES, (int(n) for n in lengths), strict=True))
+    queues = dict(zip(QUEUES, (int(n) for n in lengths), strict=True))
     total = int(inbox) + sum(queues.values())
     return {
         "redis": {"ok": True},

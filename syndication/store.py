@@ -26,8 +26,18 @@ _TRUSTED = {"trusted": True}
 
 ApplyStatus = Literal["applied", "duplicate", "stale"]
 
+# Lua: record ``item`` in a stage's work list (``zkey`` sorted set, ``gkey`` generation hash;
+# see syndication.worklist) at time ``now``. An item already listed (leased, or waiting for a
+# retry) keeps its time; its generation moves on, so its taker knows to do it again.
+OWE_LUA = """
+local function owe(zkey, gkey, item, now)
+  if not redis.call('ZSCORE', zkey, item) then redis.call('ZADD', zkey, now, item) end
+  redis.call('HINCRBY', gkey, item, 1)
+end
+"""
+
 # KEYS: seen, article, meta, article_feeds, all_articles, story, dirty, status, then the
-#       index key of every new feed.
+#       sorted set and generation hash of every stage the applied event owes work to.
 # ARGV: event_id, kind ("upsert"|"unpublish"), version, published, now, memory_seconds,
 #       article_json, article_id, feed_key_prefix, tombstone_key_prefix, new feed ids...
 # Remove a dirty mark only if nothing changed the feed since the render read it.
@@ -41,7 +51,9 @@ if not score then return 1 end
 return 0
 """
 
-_APPLY = """
+_APPLY = (
+    OWE_LUA
+    + """
 local seen, article, meta, afeeds, all, story, dirty, status =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local event_id, kind, version, published, now, memory =
@@ -96,8 +108,11 @@ else
 end
 redis.call('HINCRBY', meta, 'applied', 1)
 record('applied')
+-- The work this change owes later stages, recorded in the same step (see worklist.py).
+for i = 9, #KEYS, 2 do owe(KEYS[i], KEYS[i + 1], article_id, now) end
 return dirtied
 """
+)
 
 
 @dataclass(frozen=True)
@@ -163,6 +178,17 @@ def members(reply: Iterable[object]) -> list[str]:
     return out
 
 
+def pairs(reply: Iterable[object]) -> list[tuple[str, float]]:
+    """(member, score) pairs of a sorted-set range read ``withscores=True``."""
+    out: list[tuple[str, float]] = []
+    for item in reply:
+        if not isinstance(item, tuple | list):
+            raise StoreError(f"expected a (member, score) pair, got {item!r}")
+        member, score = item
+        out.append((text_of(member), float(score)))
+    return out
+
+
 def scores(reply: Iterable[object]) -> list[float]:
     """The scores of a sorted-set range read ``withscores=True``."""
     out: list[float] = []
@@ -186,7 +212,7 @@ class Store:
 
     # --- events ------------------------------------------------------------------------
     def _apply_args(
-        self, parsed: ParsedEvent, feed_ids: Iterable[str], now: float
+        self, parsed: ParsedEvent, feed_ids: Iterable[str], now: float, owe: Sequence[str]
     ) -> tuple[list[str], list[str | float]]:
         ev = parsed.event
         k = self.keys
@@ -221,6 +247,8 @@ class Store:
             k.dirty_feeds,
             k.event_status(ev.id),
         ]
+        for stage in owe:
+            keys += [k.owed(stage), k.owed_generations(stage)]
         args: list[str | float] = [
             ev.id,
             kind,
@@ -237,24 +265,36 @@ class Store:
         return keys, args
 
     def apply_event(
-        self, parsed: ParsedEvent, feed_ids: Iterable[str], *, now: float | None = None
+        self,
+        parsed: ParsedEvent,
+        feed_ids: Iterable[str],
+        *,
+        now: float | None = None,
+        owe: Sequence[str] = (),
     ) -> ApplyResult:
         """Apply one valid event atomically; the same event id twice changes nothing.
 
         ``feed_ids`` are the feeds the new revision belongs in (ignored for an unpublish).
         An event whose version is older than the stored one is recorded but not applied.
+        ``owe`` names the stages (``plan``, ...) an applied change owes work to: the article
+        id is recorded in their work lists in the same atomic step.
         """
-        keys, args = self._apply_args(parsed, feed_ids, time.time() if now is None else now)
+        stamp = time.time() if now is None else now
+        keys, args = self._apply_args(parsed, feed_ids, stamp, owe)
         return self._result(parsed, self._apply(keys=keys, args=args))
 
     def apply_events(
-        self, batch: Sequence[tuple[ParsedEvent, Iterable[str]]], *, now: float | None = None
+        self,
+        batch: Sequence[tuple[ParsedEvent, Iterable[str]]],
+        *,
+        now: float | None = None,
+        owe: Sequence[str] = (),
     ) -> list[ApplyResult]:
         """Apply many events in one round trip (each still atomic on its own)."""
         stamp = time.time() if now is None else now
         pipe = self.r.pipeline(transaction=False)
         for parsed, feeds in batch:
-            keys, args = self._apply_args(parsed, feeds, stamp)
+            keys, args = self._apply_args(parsed, feeds, stamp, owe)
             self._apply(keys=keys, args=args, client=pipe)
         replies = pipe.execute()
         return [self._result(p, reply) for (p, _), reply in zip(batch, replies, strict=True)]

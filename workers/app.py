@@ -15,9 +15,9 @@ from syndication.config import Config
 from syndication.connection import broker_url, redis_url
 from syndication.keys import Keys
 from syndication.settings import Settings, get_settings
+from workers.handles import DISPATCH_DUE, DRAIN_INBOX, QUEUES, SWEEP, task_routes
 from workers.runtime import Runtime
 
-QUEUES = ("ingest", "render", "deliver")
 # Beat intervals (seconds).
 DRAIN_EVERY = 1.0
 DISPATCH_EVERY = 2.0
@@ -55,27 +55,15 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
         worker_send_task_events=False,
         task_default_queue="ingest",
         task_queues=[Queue(name) for name in QUEUES],
-        task_routes={
-            "syndication.ingest": {"queue": "ingest"},
-            "syndication.drain_inbox": {"queue": "ingest"},
-            "syndication.render_feeds": {"queue": "render"},
-            "syndication.sweep": {"queue": "render"},
-            "syndication.websub_ping": {"queue": "render"},
-            "syndication.dispatch_due": {"queue": "deliver"},
-            "syndication.deliver": {"queue": "deliver"},
-            "syndication.reconcile": {"queue": "deliver"},
-            "syndication.edit_post": {"queue": "deliver"},
-            "syndication.delete_post": {"queue": "deliver"},
-            "syndication.noop": {"queue": "ingest"},
-        },
+        task_routes=task_routes(),
         # A task longer than this is killed; must stay below visibility_timeout so that a
         # redelivered message never overlaps a task that is still running.
         task_time_limit=max(5, visibility // 2),
         task_soft_time_limit=max(3, visibility // 3),
         beat_schedule={
-            "drain-inbox": {"task": "syndication.drain_inbox", "schedule": DRAIN_EVERY},
-            "dispatch-due": {"task": "syndication.dispatch_due", "schedule": DISPATCH_EVERY},
-            "sweep": {"task": "syndication.sweep", "schedule": SWEEP_EVERY},
+            "drain-inbox": {"task": DRAIN_INBOX.name, "schedule": DRAIN_EVERY},
+            "dispatch-due": {"task": DISPATCH_DUE.name, "schedule": DISPATCH_EVERY},
+            "sweep": {"task": SWEEP.name, "schedule": SWEEP_EVERY},
         },
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
     )

@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from feeds.catalog import feed_indexer
+from feeds.storage import FeedStorage
 from syndication.config import Config, load_config
-from syndication.config.channels import ChannelConfig
 from syndication.connection import connect
+from syndication.ingest import Ingestor
 from syndication.keys import Keys
-from syndication.platforms.base import Platform
-from syndication.posts.poster import default_adapter
+from syndication.posts import Posts
 from syndication.settings import Settings
 from syndication.store import Store
 
@@ -28,7 +29,6 @@ class Runtime:
 
     settings: Settings
     _config: Config | None = field(default=None, repr=False)
-    _adapters: dict[str, Platform] = field(default_factory=dict, repr=False)
 
     @cached_property
     def store(self) -> Store:
@@ -46,14 +46,22 @@ class Runtime:
             self._config = load_config(self.settings.config_path)
         return self._config
 
-    def adapter_for(self, channel: ChannelConfig) -> Platform:
-        """The channel's platform adapter, built once per process and reused, so that its
-        client keeps its HTTP connection (and Mastodon.py its instance facts) between posts."""
-        key = channel.model_dump_json()
-        adapter = self._adapters.get(key)
-        if adapter is None:
-            adapter = self._adapters[key] = default_adapter(channel)
-        return adapter
+    @cached_property
+    def posts(self) -> Posts:
+        """The posts pipeline, built once per process so that adapters (and their HTTP
+        connections, and Mastodon.py's instance facts) are reused between posts."""
+        return Posts(self.store, self.config, lease_seconds=self.settings.post_lease_seconds)
+
+    @cached_property
+    def feeds(self) -> FeedStorage:
+        """Rendering and the rendered documents."""
+        return FeedStorage(self.store)
+
+    @cached_property
+    def ingestor(self) -> Ingestor:
+        """Validates and applies events; records the planning they owe when channels exist."""
+        owe = ("plan",) if self.config.channels else ()
+        return Ingestor(self.store, feed_indexer(self.config.feeds), self.settings.limits, owe=owe)
 
     @cached_property
     def consumer_name(self) -> str:

@@ -10,11 +10,12 @@ import click
 from syndication.cli._context import CliContext
 from syndication.cli.articles import articles
 from syndication.cli.backfill import backfill
+from syndication.cli.channels import channels
 from syndication.cli.config_cmd import config_group
 from syndication.cli.demo_cmd import demo
 from syndication.cli.dlq import dlq
 from syndication.cli.feeds_cmd import feeds
-from syndication.cli.posts import channels, posts
+from syndication.cli.posts import posts
 from syndication.cli.publish import publish
 from syndication.cli.run import beat, redis_group, worker
 from syndication.cli.serve import serve

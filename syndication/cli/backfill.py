@@ -52,15 +52,17 @@ def backfill(
     Events are validated and applied in batches; invalid lines become dead letters; the feeds
     they touch are queued for rendering. Old articles are not posted unless --post is given.
     """
-    from syndication.posts.poster import Poster, follow_up
+    from workers.handles import PLAN_POSTS, RENDER_FEEDS
 
     ops = Ops(ctx.store)
     fp = fingerprint(path)
     start = 0 if restart else ops.backfill_done(fp)
     lines = path.read_text(encoding="utf-8").splitlines()
     total = len(lines)
-    ingestor = Ingestor(ctx.store, feed_indexer(ctx.config.feeds), ctx.settings.limits)
-    poster = Poster(ctx.store, ctx.config) if with_posts else None
+    # With --post, each applied event owes a plan (recorded by the apply itself) and the
+    # workers plan the posts; without it, history is loaded and nothing is posted.
+    owe = ("plan",) if with_posts and ctx.config.channels else ()
+    ingestor = Ingestor(ctx.store, feed_indexer(ctx.config.feeds), ctx.settings.limits, owe=owe)
     counts = {"applied": 0, "duplicate": 0, "stale": 0, "rejected": 0}
     done = start
     if start:
@@ -83,12 +85,9 @@ def backfill(
                 counts[outcome.status] += 1
             dirtied = sorted({f for o in outcomes for f in o.dirtied})
             if dirtied:
-                ctx.app.send_task("syndication.render_feeds", (dirtied,), countdown=0.5)
-            if poster is not None:
-                now = time.time()
-                for o in outcomes:
-                    if o.status == "applied":
-                        follow_up(poster, ctx.store, o.event_type, o.article_id, now)
+                RENDER_FEEDS.send_later(ctx.app, 0.5, dirtied)
+            if owe and any(o.status == "applied" for o in outcomes):
+                PLAN_POSTS.send(ctx.app)
             done += len(chunk)
             ops.set_backfill_done(fp, done)
             progress.update(task, completed=done)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import TypedDict
 
 import click
 
 from syndication.cli._context import CliContext, err, pass_ctx, print_json, print_table
-from syndication.errors import PlatformError, StoreError, SyndicationError
+from syndication.errors import StoreError, SyndicationError
 from syndication.events import Article
+from syndication.posts.decide import Situation, decide
 from syndication.posts.ledger import OPEN, Ledger, Post, PostStatus
-from syndication.posts.poster import Poster, compose, default_adapter
+from syndication.posts.planner import compose
 
 
 def _when(ts: float) -> str:
@@ -43,10 +43,6 @@ def _doc(post: Post, *, full: bool = False) -> dict[str, object]:
             history=list(post.history),
         )
     return doc
-
-
-def _poster(ctx: CliContext) -> Poster:
-    return Poster(ctx.store, ctx.config)
 
 
 def _article(ctx: CliContext, article_id: str) -> Article:
@@ -126,8 +122,7 @@ def cancel(ctx: CliContext, post_id: str) -> None:
     )
     if not ok:
         raise click.ClickException(
-            f"{post_id} is {post.status.value}: "
-            "only planned, due or uncertain posts can be cancelled"
+            f"{post_id} is {post.status.value}: only planned or uncertain posts can be cancelled"
         )
     err.print(f"cancelled {post_id}")
 
@@ -140,13 +135,17 @@ def retry(ctx: CliContext, post_id: str) -> None:
     ledger = Ledger(ctx.store)
     post = _post(ledger, post_id)
     now = time.time()
-    for status in (PostStatus.FAILED, PostStatus.UNCERTAIN):
-        if ledger.transition(
-            post_id, status, PostStatus.PLANNED, now, "retry asked by an operator", attempts=0
-        ):
-            ledger.schedule(post_id, now, now, "due now")
-            err.print(f"{post_id} is due now")
-            return
+    if ledger.transition(
+        post_id,
+        (PostStatus.FAILED, PostStatus.UNCERTAIN),
+        PostStatus.PLANNED,
+        now,
+        "retry asked by an operator: due now",
+        due_at=now,
+        attempts=0,
+    ):
+        err.print(f"{post_id} is due now")
+        return
     raise click.ClickException(
         f"{post_id} is {post.status.value}: only failed or uncertain posts can be retried"
     )
@@ -199,17 +198,19 @@ def preview(ctx: CliContext, article_id: str, as_json: bool) -> None:
 @pass_ctx
 def explain(ctx: CliContext, article_id: str, as_json: bool) -> None:
     """Explain, per channel, why an article was or was not posted, and when it will be."""
-    from syndication.posts.routing import is_too_old, route_article
+    from syndication.posts import Posts
+    from syndication.posts.routing import route_article
 
     article = _article(ctx, article_id)
-    ledger = Ledger(ctx.store)
+    planner = Posts(ctx.store, ctx.config).planner
+    ledger = planner.ledger
     routed = set(route_article(article, ctx.config.routing, ctx.config.channels))
-    by_channel = {p.channel: p for p in ledger.for_article(article_id)}
     paused = ledger.paused(c.name for c in ctx.config.channels)
     rows = []
     now = datetime.now(UTC)
     for channel in ctx.config.channels:
-        post = by_channel.get(channel.name)
+        situation = planner.situation(channel, article, channel.name in routed)
+        post = situation.post
         if post is not None:
             why = f"{post.status.value}" + (
                 f", due {_when(post.due_at)}" if post.status in OPEN else ""
@@ -217,14 +218,12 @@ def explain(ctx: CliContext, article_id: str, as_json: bool) -> None:
             why += "; channel paused" if channel.name in paused else ""
             why += "; awaiting approval" if not post.approved else ""
             why += f"; {post.last_error}" if post.last_error else ""
-        elif channel.name not in routed:
-            why = "no route sends it here (category, language or tags do not match)"
-        elif is_too_old(channel, article, now):
-            why = f"too old for this channel (max_age {channel.max_age})"
         else:
-            story = article.id if channel.allow_translations else article.story_id
-            owner = ledger.delivery_owner(story, channel.name)
-            why = f"story already posted here as {owner}" if owner else "not planned yet"
+            # The planner's own rules, on what the ledger holds now.
+            decision = decide(
+                channel, article, Situation(situation.routed, None, situation.owner), now
+            )
+            why = "not planned yet" if decision.action == "planned" else decision.reason
         rows.append({"channel": channel.name, "post": post.id if post else None, "why": why})
     if as_json:
         print_json({"article": article_id, "channels": rows})
@@ -234,113 +233,3 @@ def explain(ctx: CliContext, article_id: str, as_json: bool) -> None:
             ["channel", "post", "why"],
             [[r["channel"], r["post"], r["why"]] for r in rows],
         )
-
-
-@click.group()
-def channels() -> None:
-    """List, pause, resume and check the configured channels."""
-
-
-class _ChannelRow(TypedDict):
-    name: str
-    platform: str
-    language: str
-    paused: bool
-    api_base_url: str | None
-    credentials_from: list[str]
-    posts: dict[str, int]
-
-
-@channels.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-@pass_ctx
-def channels_list(ctx: CliContext, as_json: bool) -> None:
-    """List channels with their platform, language and state (secrets never shown)."""
-    ledger = Ledger(ctx.store)
-    paused = ledger.paused(c.name for c in ctx.config.channels)
-    counts = ledger.counts()
-    rows: list[_ChannelRow] = []
-    for c in ctx.config.channels:
-        by_status = {s: n for (_, ch, s), n in counts.items() if ch == c.name}
-        rows.append(
-            {
-                "name": c.name,
-                "platform": c.platform,
-                "language": c.language,
-                "paused": c.name in paused,
-                "api_base_url": c.api_base_url,
-                "credentials_from": sorted(c.credentials.values()),
-                "posts": by_status,
-            }
-        )
-    if as_json:
-        print_json({"channels": rows})
-        return
-    print_table(
-        "Channels",
-        ["name", "platform", "lang", "state", "posts"],
-        [
-            [
-                r["name"],
-                r["platform"],
-                r["language"],
-                "paused" if r["paused"] else "active",
-                ", ".join(f"{k} {v}" for k, v in sorted(r["posts"].items())),
-            ]
-            for r in rows
-        ],
-    )
-
-
-def _channel_name(ctx: CliContext, name: str) -> str:
-    try:
-        return ctx.config.channel(name).name
-    except SyndicationError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-@channels.command()
-@click.argument("name")
-@pass_ctx
-def pause(ctx: CliContext, name: str) -> None:
-    """Pause a channel: its posts wait, nothing is lost."""
-    Ledger(ctx.store).pause(_channel_name(ctx, name), True)
-    err.print(f"paused {name}")
-
-
-@channels.command()
-@click.argument("name")
-@pass_ctx
-def resume(ctx: CliContext, name: str) -> None:
-    """Resume a paused channel: waiting posts go out on their schedule."""
-    Ledger(ctx.store).pause(_channel_name(ctx, name), False)
-    err.print(f"resumed {name}")
-
-
-@channels.command()
-@click.argument("name", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-@pass_ctx
-def check(ctx: CliContext, name: str | None, as_json: bool) -> None:
-    """Verify credentials against each platform (e.g. X users/me, Mastodon verify_credentials)."""
-    targets = [ctx.config.channel(_channel_name(ctx, name))] if name else list(ctx.config.channels)
-    rows = []
-    for channel in targets:
-        try:
-            account = default_adapter(channel).verify()
-            rows.append({"channel": channel.name, "ok": True, "account": account})
-        except (PlatformError, SyndicationError) as exc:
-            rows.append({"channel": channel.name, "ok": False, "error": str(exc)})
-    if as_json:
-        print_json({"channels": rows})
-    else:
-        print_table(
-            "Credential check",
-            ["channel", "ok", "account / error"],
-            [
-                [r["channel"], "yes" if r["ok"] else "NO", r.get("account") or r.get("error")]
-                for r in rows
-            ],
-        )
-    if not all(r["ok"] for r in rows):
-        raise SystemExit(1)

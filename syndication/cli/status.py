@@ -9,10 +9,10 @@ from rich.table import Table
 
 from feeds.documents import DocumentStore
 from syndication.cli._context import CliContext, out, pass_ctx, print_json
+from syndication.keys import QUEUES
 from syndication.ops import Ops
 from syndication.posts.ledger import Ledger
 
-QUEUES = ("ingest", "render", "deliver")
 # A worker or beat not seen for this long is reported as gone.
 STALE = 60.0
 

@@ -194,10 +194,12 @@ class _RecordingRequest(Request):  # type: ignore[misc]
 
 @dataclass(frozen=True)
 class _Existing:
-    """A record found under an rkey: its text, to tell ours from a stranger's."""
+    """A record found under an rkey: its text, to tell ours from a stranger's, and its CID,
+    to guard a write with ``swapRecord``."""
 
     text: str
     result: PostResult
+    cid: str | None = None
 
 
 def _header_int(headers: Mapping[str, str], name: str) -> int | None:
@@ -273,16 +275,38 @@ class BlueskyAdapter:
         return PostResult(remote_id=rkey, url=self._web_url(created.uri))
 
     def edit(self, remote_id: str, post: OutgoingPost) -> PostResult:
-        """Replace the record under ``remote_id`` (its rkey) with the post's new text."""
+        """Replace the record under ``remote_id`` (its rkey) with the post's new text.
+
+        ``putRecord`` creates a record that is not there, so an edit that raced a delete
+        would bring a retracted story back. The current record is read first and the write is
+        guarded with ``swapRecord`` (its CID): a record deleted before or during the edit stays
+        deleted, and the edit fails with :class:`PermanentError`.
+        """
         did = self._login()
+        current = self._get(remote_id)
+        if current is None:
+            raise PermanentError(
+                "bluesky", f"putRecord: record {remote_id} is gone; not re-created"
+            )
         record = self._record(post)
         data = models.ComAtprotoRepoPutRecord.Data(
-            repo=did, collection=_COLLECTION, rkey=remote_id, record=record, validate_=True
+            repo=did,
+            collection=_COLLECTION,
+            rkey=remote_id,
+            record=record,
+            validate_=True,
+            swap_record=current.cid,
         )
-        # Putting the same record twice leaves the same record, so this is safe to repeat.
-        put = self._call(
-            "putRecord", lambda: self._client.com.atproto.repo.put_record(data), writes=False
-        )
+        try:
+            put = self._call(
+                "putRecord", lambda: self._client.com.atproto.repo.put_record(data), writes=False
+            )
+        except PermanentError as exc:
+            if "InvalidSwap" in str(exc) or exc.status == 400:
+                raise PermanentError(
+                    "bluesky", f"putRecord: record {remote_id} changed or is gone; not re-created"
+                ) from None
+            raise
         return PostResult(remote_id=remote_id, url=self._web_url(put.uri))
 
     def delete(self, remote_id: str) -> None:
@@ -386,6 +410,7 @@ class BlueskyAdapter:
         return _Existing(
             text=text if isinstance(text, str) else "",
             result=PostResult(remote_id=rkey, url=self._web_url(got.uri)),
+            cid=got.cid,
         )
 
     def _web_url(self, uri: str) -> str:

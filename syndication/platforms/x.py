@@ -187,6 +187,11 @@ class XAdapter:
                 found = self.find(post)
                 if found is not None:
                     return found
+                # X says the text is out there but the listing does not show it (yet):
+                # neither sent-with-an-id nor failed, so it is reconciled later.
+                raise UncertainOutcome(
+                    NAME, "duplicate content refused, but no recent tweet matches it"
+                ) from None
             raise
         tweet_id = str(response.json()["data"]["id"])
         return PostResult(remote_id=tweet_id, url=self._url(tweet_id))

@@ -13,6 +13,7 @@ the post without it and records the reason.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import ipaddress
 import socket
@@ -24,6 +25,8 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 from PIL import Image, UnidentifiedImageError
 
+from syndication.config import ImagesConfig
+from syndication.errors import SyndicationError
 from syndication.platforms.media import (
     IMAGE_TYPES,
     FetchedImage,
@@ -31,12 +34,14 @@ from syndication.platforms.media import (
     MediaLimits,
     fit_image,
 )
+from syndication.store import Store, text_of
 
 __all__ = [
     "IMAGE_TYPES",
     "MEDIA_LIMITS",
     "FetchedImage",
     "ImagePolicy",
+    "LeadImages",
     "MediaError",
     "MediaLimits",
     "check_media",
@@ -254,3 +259,61 @@ def fetch_image(url: str, policy: ImagePolicy, client: httpx.Client | None = Non
     finally:
         if own_client:
             http.close()
+
+
+class LeadImages:
+    """Lead images fetched once per URL (kept in Redis for two days) and checked per platform."""
+
+    # A fetched image is kept this long, so each lead image is downloaded once.
+    TTL = 2 * 86400
+
+    def __init__(self, store: Store, config: ImagesConfig) -> None:
+        self.r = store.r
+        self.keys = store.keys
+        self.policy = ImagePolicy(
+            allowed_hosts=frozenset(config.allowed_hosts),
+            allow_private=config.allow_private,
+            max_bytes=config.max_bytes,
+            timeout=config.timeout,
+        )
+
+    def _key(self, url: str) -> str:
+        return self.keys.media(hashlib.sha256(url.encode()).hexdigest()[:32])
+
+    def cached(self, url: str) -> FetchedImage | None:
+        """The image at ``url`` if it was fetched in the last two days."""
+        data, ctype, width, height = self.r.hmget(self._key(url), "data", "type", "width", "height")
+        if not isinstance(data, bytes) or not ctype:
+            return None
+        return FetchedImage(data, text_of(ctype), int(width or 0), int(height or 0), url=url)
+
+    def get(self, url: str) -> FetchedImage:
+        """The image at ``url``, fetched once (then cached). Raises :class:`MediaError`."""
+        cached = self.cached(url)
+        if cached is not None:
+            return cached
+        try:
+            image = fetch_image(url, self.policy)
+        except (SyndicationError, OSError) as exc:
+            raise MediaError(str(exc)) from None
+        pipe = self.r.pipeline()
+        pipe.hset(
+            self._key(url),
+            mapping={
+                "data": image.data,
+                "type": image.content_type,
+                "width": image.width,
+                "height": image.height,
+            },
+        )
+        pipe.expire(self._key(url), self.TTL)
+        pipe.execute()
+        return image
+
+    def for_platform(self, platform: str, url: str) -> FetchedImage:
+        """The image at ``url`` checked against ``platform``'s limits (or :class:`MediaError`)."""
+        image = self.get(url)
+        problem = check_media(platform, image)
+        if problem:
+            raise MediaError(problem)
+        return image

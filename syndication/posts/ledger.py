@@ -1,31 +1,39 @@
 """The post ledger in Redis: each post's life, the due set, and atomic claims.
 
-``planned → due → sending → sent | failed | cancelled | uncertain`` (plus ``deleted`` after a
-sent post is removed on unpublish). Every change appends to the post's history. A post waits
-in the due sorted set (score = due time) until the dispatcher releases it; a sender claims it
-with a Lua compare-and-set (only one worker can move it to ``sending``) and holds a lease.
+``planned → sending → sent | failed | cancelled | uncertain`` (plus ``deleted`` after a sent
+post is removed on unpublish). Every write is one Lua script, so a status, the counts kept per
+``platform|channel|status``, the due set, the lease set, the history entry and any work the
+change owes (an edit or a delete: the ``sync`` work list) move together or not at all.
+
+A post waits in the due sorted set (score = due time) until the dispatcher releases it; a
+sender claims it with a compare-and-set (only one worker can move it to ``sending``) and holds
+a lease. What the platform shows is described by ``sent_version`` (the article revision whose
+text went out or was last edited in); what it should show by ``article_version`` and
+``delete_requested``. When the two differ on a sent post, the post is owed a sync.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
 from redis.typing import EncodableT, FieldT
 
 from syndication.errors import StoreError
-from syndication.store import Store, decode_map, members, scores, text_of
+from syndication.store import OWE_LUA, Store, decode_map, members, scores, text_of
+
+__all__ = ["OPEN", "SETTLING", "Ledger", "Post", "PostStatus", "post_id_for"]
+
+# History entries kept per post (the oldest are dropped).
+HISTORY = 50
 
 
 class PostStatus(StrEnum):
     """Where a post is in its life."""
 
     PLANNED = "planned"
-    DUE = "due"
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
@@ -34,47 +42,130 @@ class PostStatus(StrEnum):
     DELETED = "deleted"
 
 
-OPEN = (PostStatus.PLANNED, PostStatus.DUE)
+# Not sent yet: may still be re-rendered or cancelled.
+OPEN = (PostStatus.PLANNED,)
+# A send whose outcome is not settled yet: wanted changes wait until it is.
+SETTLING = (PostStatus.SENDING, PostStatus.UNCERTAIN)
 
-# Both scripts keep KEYS[last] (the counts hash: "platform|channel|status" -> n) in step.
-_COUNT = """
-local function count(post, old, new)
-  local p = redis.call('HMGET', post, 'platform', 'channel')
+# Shared by every script. KEYS[1] post hash, KEYS[2] history list, KEYS[3] counts hash.
+_COMMON = (
+    OWE_LUA
+    + """
+local function count(old, new)
+  local p = redis.call('HMGET', KEYS[1], 'platform', 'channel')
   local base = (p[1] or '') .. '|' .. (p[2] or '') .. '|'
-  redis.call('HINCRBY', KEYS[#KEYS], base .. old, -1)
-  redis.call('HINCRBY', KEYS[#KEYS], base .. new, 1)
+  if old then redis.call('HINCRBY', KEYS[3], base .. old, -1) end
+  redis.call('HINCRBY', KEYS[3], base .. new, 1)
 end
-"""
+local function remember(entry)
+  redis.call('RPUSH', KEYS[2], entry)
+  redis.call('LTRIM', KEYS[2], -HISTORY, -1)
+end
+-- A sent post owes a sync when the platform does not show what it should.
+local function needs_sync()
+  local f = redis.call('HMGET', KEYS[1], 'status', 'delete_requested', 'article_version',
+                       'sent_version')
+  if f[1] ~= 'sent' then return false end
+  return f[2] == '1' or tonumber(f[3] or '0') > tonumber(f[4] or '0')
+end
+""".replace("HISTORY", str(HISTORY))
+)
 
-# KEYS: post hash, due zset, leases zset, counts. ARGV: owner, now, lease_until, post id.
-_CLAIM = (
-    _COUNT
+# KEYS: post, history, counts, delivery, posts, article_posts, channel_planned, due.
+# ARGV: post id, created_at, due_at, enqueue ("1"/"0"), history entry, field/value pairs.
+_CREATE = (
+    _COMMON
+    + """
+local owner = redis.call('GET', KEYS[4])
+if owner and owner ~= ARGV[1] then return owner end
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
+redis.call('SET', KEYS[4], ARGV[1])
+for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+count(false, redis.call('HGET', KEYS[1], 'status'))
+remember(ARGV[5])
+redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1])
+redis.call('SADD', KEYS[6], ARGV[1])
+redis.call('ZADD', KEYS[7], ARGV[3], ARGV[1])
+if ARGV[4] == '1' then redis.call('ZADD', KEYS[8], ARGV[3], ARGV[1]) end
+return 'created'
+"""
+)
+
+# KEYS: post, history, counts, due, leases, channel_planned, sync zset, sync generations.
+# ARGV: post id, expected statuses (comma-separated, '*' for any), new status, now, history
+#       entry, due_at ('' unless the post goes back to the due set), field/value pairs.
+_TRANSITION = (
+    _COMMON
     + """
 local status = redis.call('HGET', KEYS[1], 'status')
-if status ~= 'planned' and status ~= 'due' then return status or 'missing' end
+if not status then return 'missing' end
+if ARGV[2] ~= '*' and not string.find(',' .. ARGV[2] .. ',', ',' .. status .. ',', 1, true) then
+  return status
+end
+local new = ARGV[3]
+if new ~= status then count(status, new) end
+redis.call('HSET', KEYS[1], 'status', new, 'updated_at', ARGV[4])
+for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+remember(ARGV[5])
+if new ~= 'sending' then redis.call('ZREM', KEYS[5], ARGV[1]) end
+if ARGV[6] ~= '' then
+  redis.call('HSET', KEYS[1], 'due_at', ARGV[6])
+  if redis.call('HGET', KEYS[1], 'approved') ~= '0' then
+    redis.call('ZADD', KEYS[4], ARGV[6], ARGV[1])
+  end
+  redis.call('ZADD', KEYS[6], ARGV[6], ARGV[1])
+elseif new ~= 'planned' then
+  redis.call('ZREM', KEYS[4], ARGV[1])
+end
+if new == 'cancelled' then redis.call('ZREM', KEYS[6], ARGV[1]) end
+if needs_sync() then owe(KEYS[7], KEYS[8], ARGV[1], ARGV[4]) end
+return 'ok'
+"""
+)
+
+# KEYS: post, history, counts, sync zset, sync generations.
+# ARGV: post id, now, history entry, field/value pairs.
+_UPDATE = (
+    _COMMON
+    + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'missing' end
+redis.call('HSET', KEYS[1], 'updated_at', ARGV[2])
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+remember(ARGV[3])
+if needs_sync() then owe(KEYS[4], KEYS[5], ARGV[1], ARGV[2]) end
+return 'ok'
+"""
+)
+
+# KEYS: post, history, counts, due, leases. ARGV: post id, owner, now, lease_until, entry.
+_CLAIM = (
+    _COMMON
+    + """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= 'planned' then return status or 'missing' end
 if redis.call('HGET', KEYS[1], 'approved') == '0' then return 'awaiting-approval' end
-count(KEYS[1], status, 'sending')
-redis.call('HSET', KEYS[1], 'status', 'sending', 'owner', ARGV[1], 'lease_until', ARGV[3],
-           'updated_at', ARGV[2])
+count(status, 'sending')
+redis.call('HSET', KEYS[1], 'status', 'sending', 'owner', ARGV[2], 'lease_until', ARGV[4],
+           'updated_at', ARGV[3],
+           'sending_version', redis.call('HGET', KEYS[1], 'article_version') or '0')
+if (redis.call('HGET', KEYS[1], 'first_attempt_at') or '') == '' then
+  redis.call('HSET', KEYS[1], 'first_attempt_at', ARGV[3])
+end
 redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-redis.call('ZREM', KEYS[2], ARGV[4])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
+remember(ARGV[5])
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('ZADD', KEYS[5], ARGV[4], ARGV[1])
 return 'claimed'
 """
 )
 
-# KEYS: post hash, counts. ARGV: expected status, new status, now, then field/value pairs.
-_TRANSITION = (
-    _COUNT
-    + """
-local status = redis.call('HGET', KEYS[1], 'status')
-if status ~= ARGV[1] then return status or 'missing' end
-count(KEYS[1], status, ARGV[2])
-redis.call('HSET', KEYS[1], 'status', ARGV[2], 'updated_at', ARGV[3])
-for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-return 'ok'
-"""
-)
+
+def _text(value: object) -> str:
+    return "1" if value is True else "0" if value is False else str(value)
+
+
+def _entry(now: float, status: str, note: str) -> str:
+    return json.dumps({"at": now, "status": status, "note": note[:500]}, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -99,36 +190,38 @@ class Post:
     image_url: str = ""
     image_alt: str = ""
     attempts: int = 0
+    # Times an uncertain post was sent again because the account listing did not show it.
+    resends: int = 0
     last_error: str = ""
     remote_id: str = ""
     remote_url: str = ""
     sent_at: float = 0.0
     approved: bool = True
+    # The article revision the text was rendered from; the one whose text the platform shows
+    # (sent, or edited in); the one a sender in progress took.
     article_version: float = 0.0
+    sent_version: float = 0.0
+    sending_version: float = 0.0
+    first_attempt_at: float = 0.0
     delete_requested: bool = False
     note: str = ""
     history: tuple[dict[str, object], ...] = field(default_factory=tuple)
 
     def to_hash(self) -> dict[str, str]:
-        """The Redis hash of this post."""
-        out: dict[str, str] = {}
-        for key, value in asdict(self).items():
-            if key == "history":
-                continue
-            if isinstance(value, bool):
-                out[key] = "1" if value else "0"
-            else:
-                out[key] = str(value)
-        return out
+        """The Redis hash of this post (its history lives in a list of its own)."""
+        return {k: _text(v) for k, v in asdict(self).items() if k != "history"}
 
     @classmethod
-    def from_hash(cls, data: Mapping[bytes | str, bytes | str]) -> Post:
-        """Read a post back from its Redis hash."""
+    def from_hash(
+        cls, data: Mapping[bytes | str, bytes | str], history: Sequence[bytes | str] = ()
+    ) -> Post:
+        """Read a post back from its Redis hash and history list."""
         d = decode_map(data)
 
         def number(name: str) -> float:
             return float(d.get(name) or 0)
 
+        status = d.get("status", "planned")
         return cls(
             id=d.get("id", ""),
             channel=d.get("channel", ""),
@@ -147,16 +240,27 @@ class Post:
             remote_id=d.get("remote_id", ""),
             remote_url=d.get("remote_url", ""),
             note=d.get("note", ""),
-            status=PostStatus(d.get("status", "planned")),
+            status=PostStatus(status),
             attempts=int(d.get("attempts") or 0),
+            resends=int(d.get("resends") or 0),
             approved=d.get("approved", "1") == "1",
             delete_requested=d.get("delete_requested", "0") == "1",
-            history=tuple(json.loads(d.get("history") or "[]")),
+            history=tuple(json.loads(text_of(h)) for h in history),
             due_at=number("due_at"),
             created_at=number("created_at"),
             updated_at=number("updated_at"),
             sent_at=number("sent_at"),
             article_version=number("article_version"),
+            sent_version=number("sent_version"),
+            sending_version=number("sending_version"),
+            first_attempt_at=number("first_attempt_at"),
+        )
+
+    @property
+    def needs_sync(self) -> bool:
+        """Sent, but the platform does not show what it should (an edit or delete is owed)."""
+        return self.status == PostStatus.SENT and (
+            self.delete_requested or self.article_version > self.sent_version
         )
 
 
@@ -171,14 +275,19 @@ class Ledger:
     def __init__(self, store: Store) -> None:
         self.r = store.r
         self.keys = store.keys
+        self._create = self.r.register_script(_CREATE)
         self._claim = self.r.register_script(_CLAIM)
         self._transition = self.r.register_script(_TRANSITION)
+        self._update = self.r.register_script(_UPDATE)
 
     # --- reading -------------------------------------------------------------------------
     def get(self, post_id: str) -> Post | None:
         """One post, or None."""
-        data = self.r.hgetall(self.keys.post(post_id))
-        return Post.from_hash(data) if data else None
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hgetall(self.keys.post(post_id))
+        pipe.lrange(self.keys.post_history(post_id), 0, -1)
+        data, history = pipe.execute()
+        return Post.from_hash(data, history) if data else None
 
     def require(self, post_id: str) -> Post:
         """One post; :class:`StoreError` when there is none."""
@@ -187,12 +296,18 @@ class Ledger:
             raise StoreError(f"no post {post_id!r}")
         return post
 
-    def many(self, post_ids: Sequence[str]) -> list[Post]:
-        """Posts in one round trip (missing ones skipped)."""
+    def many(self, post_ids: Sequence[str], *, history: bool = False) -> list[Post]:
+        """Posts in one round trip (missing ones skipped); ``history`` reads theirs too."""
         pipe = self.r.pipeline(transaction=False)
         for pid in post_ids:
             pipe.hgetall(self.keys.post(pid))
-        return [Post.from_hash(d) for d in pipe.execute() if d]
+            if history:
+                pipe.lrange(self.keys.post_history(pid), 0, -1)
+        replies = pipe.execute()
+        if not history:
+            return [Post.from_hash(d) for d in replies if d]
+        pairs = zip(replies[::2], replies[1::2], strict=True)
+        return [Post.from_hash(d, h) for d, h in pairs if d]
 
     def all_ids(self, limit: int = 1000, offset: int = 0) -> list[str]:
         """Post ids, newest first."""
@@ -235,91 +350,141 @@ class Ledger:
     def create(self, post: Post, *, enqueue: bool) -> bool:
         """Record a new post if its delivery key is free; False when another post has it.
 
-        ``enqueue`` puts it in the due set at once (False while it awaits approval).
+        ``enqueue`` puts it in the due set at once (False while it awaits approval). The
+        delivery key, the post, its history, the counts and the indexes are written in one
+        script, so a crash never leaves half a post.
         """
         k = self.keys
-        if not self.r.set(k.delivery(post.story_id, post.channel), post.id, nx=True):
-            owner = self.delivery_owner(post.story_id, post.channel)
-            if owner != post.id:
-                return False
-        entry = {"at": post.created_at, "status": post.status.value, "note": "planned"}
-        pipe = self.r.pipeline()
-        mapping: dict[FieldT, EncodableT] = {f: v for f, v in post.to_hash().items()}
-        mapping["history"] = json.dumps([entry])
-        pipe.hset(k.post(post.id), mapping=mapping)
-        pipe.zadd(k.posts, {post.id: post.created_at})
-        pipe.hincrby(k.post_counts, f"{post.platform}|{post.channel}|{post.status.value}", 1)
-        pipe.sadd(k.article_posts(post.article_id), post.id)
-        pipe.zadd(k.channel_planned(post.channel), {post.id: post.due_at})
-        if enqueue:
-            pipe.zadd(k.due, {post.id: post.due_at})
-        pipe.execute()
-        return True
+        fields: list[str] = []
+        for name, value in post.to_hash().items():
+            fields += [name, value]
+        result = text_of(
+            self._create(
+                keys=[
+                    k.post(post.id),
+                    k.post_history(post.id),
+                    k.post_counts,
+                    k.delivery(post.story_id, post.channel),
+                    k.posts,
+                    k.article_posts(post.article_id),
+                    k.channel_planned(post.channel),
+                    k.due,
+                ],
+                args=[
+                    post.id,
+                    repr(post.created_at),
+                    repr(post.due_at),
+                    "1" if enqueue else "0",
+                    _entry(post.created_at, post.status.value, "planned"),
+                    *fields,
+                ],
+            )
+        )
+        return result in ("created", "exists")
 
-    def _append(self, post_id: str, status: str, now: float, note: str) -> None:
-        key = self.keys.post(post_id)
-        raw = self.r.hget(key, "history")
-        history = json.loads(raw) if raw else []
-        history.append({"at": now, "status": status, "note": note[:500]})
-        self.r.hset(key, "history", json.dumps(history[-50:], ensure_ascii=False))
+    def update(self, post_id: str, now: float, note: str, /, **fields: object) -> bool:
+        """Set fields of a post (never its status) and note why in its history.
 
-    def update(self, post_id: str, now: float, note: str, /, **fields: object) -> None:
-        """Set fields of a post and note why in its history.
-
-        The first three are positional-only so that ``note`` (a field of :class:`Post`, e.g.
-        ``"needs operator"``) can be set through ``fields``.
+        If the change leaves a sent post different from what the platform shows (a new text
+        version, a delete request), a sync is owed, in the same step. The first three are
+        positional-only so that ``note`` (a field of :class:`Post`) can be set through ``fields``.
         """
-        mapping: dict[FieldT, EncodableT] = {
-            k: ("1" if v is True else "0" if v is False else str(v)) for k, v in fields.items()
-        }
-        mapping["updated_at"] = str(now)
-        self.r.hset(self.keys.post(post_id), mapping=mapping)
-        self._append(post_id, str(fields.get("status", "")), now, note)
+        if "status" in fields:
+            raise ValueError("status: change it with transition()")
+        args: list[str] = [post_id, repr(now), _entry(now, "", note)]
+        for name, value in fields.items():
+            args += [name, _text(value)]
+        k = self.keys
+        result = self._update(
+            keys=[
+                k.post(post_id),
+                k.post_history(post_id),
+                k.post_counts,
+                k.owed("sync"),
+                k.owed_generations("sync"),
+            ],
+            args=args,
+        )
+        return text_of(result) == "ok"
 
     def transition(
         self,
         post_id: str,
-        expected: PostStatus,
+        expected: PostStatus | Iterable[PostStatus] | None,
         new: PostStatus,
         now: float,
         note: str,
+        *,
+        due_at: float | None = None,
         **fields: object,
     ) -> bool:
-        """Move a post from ``expected`` to ``new`` atomically; False if it was elsewhere."""
-        args: list[str] = [expected.value, new.value, str(now)]
-        for k, v in fields.items():
-            args += [k, "1" if v is True else "0" if v is False else str(v)]
-        ok: bool = (
-            self._transition(keys=[self.keys.post(post_id), self.keys.post_counts], args=args)
-            == b"ok"
+        """Move a post from ``expected`` (one status, several, or ``None`` for any) to ``new``
+        atomically; False if it was elsewhere.
+
+        ``due_at`` puts it (back) in the due set. Leaving ``sending`` ends the lease; leaving
+        ``planned`` takes it out of the due set; a move to ``sent`` that leaves the platform
+        behind the wanted state records the sync it owes.
+        """
+        if expected is None:
+            wanted = "*"
+        elif isinstance(expected, PostStatus):
+            wanted = expected.value
+        else:
+            wanted = ",".join(s.value for s in expected)
+        args: list[str] = [
+            post_id,
+            wanted,
+            new.value,
+            repr(now),
+            _entry(now, new.value, note),
+            "" if due_at is None else repr(due_at),
+        ]
+        for name, value in fields.items():
+            args += [name, _text(value)]
+        post = self.keys.post(post_id)
+        channel = text_of(self.r.hget(post, "channel"))
+        k = self.keys
+        result = self._transition(
+            keys=[
+                post,
+                k.post_history(post_id),
+                k.post_counts,
+                k.due,
+                k.leases,
+                k.channel_planned(channel),
+                k.owed("sync"),
+                k.owed_generations("sync"),
+            ],
+            args=args,
         )
-        if ok:
-            self._append(post_id, new.value, now, note)
-            if new != PostStatus.SENDING:
-                self.r.zrem(self.keys.leases, post_id)
-        return ok
+        return text_of(result) == "ok"
 
     def claim(self, post_id: str, owner: str, now: float, lease: float) -> str:
-        """Move a planned/due post to ``sending``; returns ``claimed`` or the status it was in."""
+        """Move a planned post to ``sending``; returns ``claimed`` or the status it was in."""
+        k = self.keys
         result = self._claim(
-            keys=[self.keys.post(post_id), self.keys.due, self.keys.leases, self.keys.post_counts],
-            args=[owner, now, now + lease, post_id],
+            keys=[k.post(post_id), k.post_history(post_id), k.post_counts, k.due, k.leases],
+            args=[
+                post_id,
+                owner,
+                repr(now),
+                repr(now + lease),
+                _entry(now, "sending", f"claimed by {owner}"),
+            ],
         )
-        status = result.decode() if isinstance(result, bytes) else str(result)
-        if status == "claimed":
-            self._append(post_id, "sending", now, f"claimed by {owner}")
-        return status
+        return text_of(result)
 
     def schedule(
         self, post_id: str, due_at: float, now: float, note: str, /, **fields: object
-    ) -> None:
-        """Put a post (back) in the due set at ``due_at``."""
-        self.update(post_id, now, note, status=PostStatus.PLANNED.value, due_at=due_at, **fields)
-        pipe = self.r.pipeline()
-        pipe.zadd(self.keys.due, {post_id: due_at})
-        pipe.zadd(self.keys.channel_planned(self.require(post_id).channel), {post_id: due_at})
-        pipe.zrem(self.keys.leases, post_id)
-        pipe.execute()
+    ) -> bool:
+        """Put a planned post (back) in the due set at ``due_at``."""
+        return self.transition(
+            post_id, PostStatus.PLANNED, PostStatus.PLANNED, now, note, due_at=due_at, **fields
+        )
+
+    def cancel(self, post_id: str, now: float, note: str) -> bool:
+        """Cancel a post that was not sent yet."""
+        return self.transition(post_id, OPEN, PostStatus.CANCELLED, now, note)
 
     def expect_reconcile(self, post_id: str, at: float) -> None:
         """Note that an uncertain post must be reconciled by ``at`` (or it is tried again)."""
@@ -337,16 +502,9 @@ class Ledger:
         """Move a post still in the due set to ``until`` (only if it is there)."""
         return bool(self.r.zadd(self.keys.due, {post_id: until}, xx=True))
 
-    def cancel(self, post_id: str, now: float, note: str) -> bool:
-        """Cancel a post that was not sent yet."""
-        for status in OPEN:
-            if self.transition(post_id, status, PostStatus.CANCELLED, now, note):
-                pipe = self.r.pipeline()
-                pipe.zrem(self.keys.due, post_id)
-                pipe.zrem(self.keys.channel_planned(self.require(post_id).channel), post_id)
-                pipe.execute()
-                return True
-        return False
+    def drop_lease(self, post_id: str) -> None:
+        """Forget the lease of a post that is no longer being sent."""
+        self.r.zrem(self.keys.leases, post_id)
 
     # --- channels ------------------------------------------------------------------------
     def pause(self, channel: str, paused: bool) -> None:
@@ -376,21 +534,10 @@ class Ledger:
         if mapping:
             self.r.hset(self.keys.channel_rate(channel), mapping=mapping)
 
-    def cached_image(self, url: str) -> tuple[bytes, str, int, int] | None:
-        """A lead image fetched earlier: (bytes, content type, width, height)."""
-        key = self.keys.media(hashlib.sha256(url.encode()).hexdigest()[:32])
-        data, ctype, width, height = self.r.hmget(key, "data", "type", "width", "height")
-        if not isinstance(data, bytes) or not ctype:
-            return None
-        return data, text_of(ctype), int(width or 0), int(height or 0)
-
-    def cache_image(self, url: str, data: bytes, ctype: str, width: int, height: int) -> None:
-        """Keep a fetched lead image for two days, so each image is fetched once."""
-        key = self.keys.media(hashlib.sha256(url.encode()).hexdigest()[:32])
-        pipe = self.r.pipeline()
-        pipe.hset(key, mapping={"data": data, "type": ctype, "width": width, "height": height})
-        pipe.expire(key, 2 * 86400)
-        pipe.execute()
+    def rate(self, channel: str) -> tuple[int | None, float | None]:
+        """(remaining, reset_at) last seen on a channel."""
+        remaining, reset_at = self.r.hmget(self.keys.channel_rate(channel), "remaining", "reset_at")
+        return (int(remaining) if remaining else None, float(reset_at) if reset_at else None)
 
     def text_limits(self, channel: str) -> tuple[int, int] | None:
         """A Mastodon instance's (max_characters, characters_reserved_per_url), if cached."""
@@ -404,16 +551,3 @@ class Ledger:
         pipe.hset(key, mapping={"max_characters": limits[0], "per_url": limits[1]})
         pipe.expire(key, ttl)
         pipe.execute()
-
-    def rate(self, channel: str) -> tuple[int | None, float | None]:
-        """(remaining, reset_at) last seen on a channel."""
-        remaining, reset_at = self.r.hmget(self.keys.channel_rate(channel), "remaining", "reset_at")
-        return (int(remaining) if remaining else None, float(reset_at) if reset_at else None)
-
-
-def now_ts() -> float:
-    """The current Unix time (the one clock read of the shell)."""
-    return time.time()
-
-
-__all__ = ["OPEN", "Ledger", "Post", "PostStatus", "now_ts", "post_id_for", "replace"]

@@ -1,51 +1,46 @@
 """Planning posts: which channels post an article, when, and with what text.
 
-Also the dispatcher's reads (posts due now, leases that ran out) and retraction on unpublish.
-The shell around the pure core (``route_article``, ``due_time``, ``render_post_text``,
-``fit_text``); :class:`~syndication.posts.poster.Poster` combines it with delivery.
+The ``plan`` work list is the hand-off from ingest: the apply script records an article id in
+it together with the change, and the planner removes it only when the article's posts are in
+the ledger (or their edits and deletes are recorded as owed ``sync`` work). Each article is
+planned from its state *now*, so an update and a retraction that arrive together end as a
+retraction; one article that fails is retried later and never holds up the rest.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 import structlog
 
 from syndication.config import Config
 from syndication.config.channels import ChannelConfig
-from syndication.errors import PlatformError, SyndicationError
+from syndication.errors import SyndicationError
 from syndication.events import Article
+from syndication.posts.adapters import Adapters
+from syndication.posts.decide import Decision, Situation, decide, decide_retraction, story_for
 from syndication.posts.fitting import FittingError, fit_text, rules_for
-from syndication.posts.images import MediaError
-from syndication.posts.ledger import OPEN, Ledger, Post, PostStatus, post_id_for
-from syndication.posts.routing import is_too_old, route_article
+from syndication.posts.images import LeadImages, MediaError
+from syndication.posts.ledger import Ledger, Post, PostStatus, post_id_for
+from syndication.posts.routing import route_article
 from syndication.posts.scheduling import budget_for, due_time
-from syndication.posts.sender import AdapterMaker
 from syndication.posts.templating import add_utm, render_post_text
 from syndication.store import Store
+from syndication.worklist import WorkList
 
-if TYPE_CHECKING:
-    from syndication.posts.images import FetchedImage
+__all__ = ["PlanReport", "Planner", "compose"]
 
 log = structlog.get_logger(__name__)
+
+# How long a planner holds an article it took from the work list before another may take it.
+PLAN_LEASE = 120.0
 
 
 def _key(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
-
-
-@dataclass(frozen=True)
-class Decision:
-    """Why a channel will or will not post an article (``posts explain``)."""
-
-    channel: str
-    action: str  # planned | replanned | kept | skipped | edit | cancelled | delete
-    reason: str
-    post_id: str | None = None
-    due_at: float | None = None
 
 
 def compose(
@@ -64,64 +59,125 @@ def compose(
     return fit_text(text, rules).text
 
 
-# An uncertain post whose reconciliation has not run after this long is reconciled again.
-RECONCILE_RETRY = 60.0
+@dataclass
+class PlanReport:
+    """What one run over the ``plan`` work list did."""
+
+    articles: int = 0
+    failed: int = 0
+    decisions: list[Decision] = field(default_factory=list)
 
 
-class PlanningMixin:
-    """Plans posts, re-plans them on updates and retracts them on unpublish (part of Poster)."""
+class Planner:
+    """Plans posts, re-renders them on updates and retracts them on unpublish."""
 
-    store: Store
-    ledger: Ledger
-    config: Config
-    adapter_for: AdapterMaker
-    channels: dict[str, ChannelConfig]
+    def __init__(
+        self, store: Store, ledger: Ledger, config: Config, adapters: Adapters, images: LeadImages
+    ) -> None:
+        self.store = store
+        self.ledger = ledger
+        self.config = config
+        self.adapters = adapters
+        self.images = images
+        self.channels = {c.name: c for c in config.channels}
+        self.work = WorkList(store, "plan")
 
-    if TYPE_CHECKING:
+    # --- the work list -------------------------------------------------------------------
+    def run(self, *, budget: float = 10.0, batch: int = 50) -> PlanReport:
+        """Plan the articles owed a plan, until none is due or ``budget`` seconds are spent."""
+        report = PlanReport()
+        deadline = time.monotonic() + budget
+        while time.monotonic() < deadline:
+            taken = self.work.take(time.time(), PLAN_LEASE, batch)
+            if not taken:
+                break
+            for item in taken:
+                now = time.time()
+                if time.monotonic() > deadline:
+                    self.work.retry(item.item, now)  # give it back untouched
+                    continue
+                try:
+                    report.decisions += self.follow_up(item.item, now)
+                except (SyndicationError, OSError) as exc:
+                    # One article that cannot be planned now (Redis hiccup, a platform's
+                    # instance facts unreachable) is retried later; the rest go on.
+                    attempts = self.work.fail(item, now)
+                    report.failed += 1
+                    log.warning(
+                        "post.plan_failed", article_id=item.item, error=str(exc), attempts=attempts
+                    )
+                    continue
+                self.work.done(item, now)
+                report.articles += 1
+        return report
 
-        def image_for(self, platform: str, url: str) -> FetchedImage:
-            """Provided by :class:`~syndication.posts.sender.DeliveryMixin`."""
-            ...
+    def follow_up(self, article_id: str, now: float, *, backfill: bool = False) -> list[Decision]:
+        """What the article's current state means for its posts: plan, re-render, edit,
+        cancel or delete."""
+        if not self.channels:
+            return []
+        state = self.store.article_state(article_id)
+        if state is None:
+            return []
+        if state.state != "live":
+            return self.retract(article_id, now)
+        article = self.store.get_article(article_id)
+        return [] if article is None else self.plan(article, now, backfill=backfill)
 
     # --- planning ------------------------------------------------------------------------
+    def situation(self, channel: ChannelConfig, article: Article, routed: bool) -> Situation:
+        """What the ledger knows about ``article`` on ``channel``."""
+        post = self.ledger.get(post_id_for(channel.name, article.id))
+        owner = None
+        if post is None and routed:
+            owner = self.ledger.delivery_owner(story_for(channel, article), channel.name)
+        return Situation(routed=routed, post=post, owner=owner)
+
     def plan(self, article: Article, now: float, *, backfill: bool = False) -> list[Decision]:
-        """Plan (or re-plan) the posts of a live article on every channel its routes name."""
+        """Plan (or re-plan) the posts of a live article on every channel."""
+        routed = set(route_article(article, self.config.routing, self.channels))
+        when = datetime.fromtimestamp(now, UTC)
         decisions = []
-        routed = route_article(article, self.config.routing, self.channels)
-        for name in routed:
-            decisions.append(self._plan_one(self.channels[name], article, now, backfill))
-        for name in sorted(set(self.channels) - set(routed)):
-            decisions.append(Decision(name, "skipped", "no route sends this article here"))
+        for channel in self.config.channels:
+            situation = self.situation(channel, article, channel.name in routed)
+            if backfill:
+                situation = Situation(situation.routed, situation.post, situation.owner, True)
+            decision = decide(channel, article, situation, when)
+            decisions.append(self._carry_out(channel, article, decision, now))
         return decisions
 
-    def _plan_one(
-        self, channel: ChannelConfig, article: Article, now: float, backfill: bool
+    def _carry_out(
+        self, channel: ChannelConfig, article: Article, decision: Decision, now: float
     ) -> Decision:
-        post_id = post_id_for(channel.name, article.id)
-        existing = self.ledger.get(post_id)
-        when = datetime.fromtimestamp(now, UTC)
-        if existing is not None:
-            return self._replan(channel, article, existing, now)
-        if backfill:
-            return Decision(channel.name, "skipped", "backfill without --post")
-        if is_too_old(channel, article, when):
-            return Decision(
-                channel.name, "skipped", f"older than the channel's max_age ({channel.max_age})"
+        if decision.action == "planned":
+            return self._create(channel, article, now)
+        if decision.action in ("replanned", "edit", "edit-after-send") and decision.post_id:
+            # The new text and version are the wanted state; the ledger's update script
+            # records the edit a sent post now owes, and a send in progress picks it up when
+            # it settles.
+            self.ledger.update(
+                decision.post_id,
+                now,
+                f"article updated: {decision.reason}",
+                text=compose(channel, article, self.adapters.text_limits(channel)),
+                title=article.title,
+                article_version=article.version.timestamp(),
             )
-        story = article.id if channel.allow_translations else article.story_id
-        owner = self.ledger.delivery_owner(story, channel.name)
-        if owner and owner != post_id:
-            return Decision(channel.name, "skipped", f"story already posted here by {owner}")
+        return decision
+
+    def _create(self, channel: ChannelConfig, article: Article, now: float) -> Decision:
+        post_id = post_id_for(channel.name, article.id)
+        story = story_for(channel, article)
         try:
-            text = compose(channel, article, self.text_limits(channel))
+            text = compose(channel, article, self.adapters.text_limits(channel))
         except (FittingError, SyndicationError) as exc:
             return Decision(channel.name, "skipped", f"text cannot be fitted: {exc}")
-        # The lead image is fetched and checked against the platform's limits now, when the
-        # post is planned, not when it fails; a refused image never blocks the post.
+        # The lead image is fetched and checked against the platform's limits now, in the
+        # planner's own step, so a refused image never fails the post later.
         image_url, image_note = "", ""
         if article.image and channel.attach_image:
             try:
-                self.image_for(channel.platform, article.image.url)
+                self.images.for_platform(channel.platform, article.image.url)
                 image_url = article.image.url
             except MediaError as exc:
                 image_note = f"image skipped at planning: {exc}"
@@ -129,7 +185,7 @@ class PlanningMixin:
             self.store.keys.channel_lock(channel.name), timeout=30, blocking_timeout=30
         )
         with lock:
-            due = self._due(channel, article, when)
+            due = self._due(channel, article, datetime.fromtimestamp(now, UTC))
             post = Post(
                 id=post_id,
                 channel=channel.name,
@@ -171,22 +227,6 @@ class PlanningMixin:
         reason = "awaiting approval" if not post.approved else "scheduled"
         return Decision(channel.name, "planned", reason, post_id, due)
 
-    def text_limits(self, channel: ChannelConfig) -> tuple[int, int] | None:
-        """Mastodon: the instance's limits (``/api/v2/instance``), cached for a day."""
-        if channel.platform != "mastodon":
-            return None
-        cached = self.ledger.text_limits(channel.name)
-        if cached is not None:
-            return cached
-        try:
-            read = getattr(self.adapter_for(channel), "text_limits", None)
-            limits: tuple[int, int] | None = read() if read else None
-        except (PlatformError, SyndicationError):
-            return None  # the defaults (500, 23) apply; the next plan asks again
-        if limits is not None:
-            self.ledger.save_text_limits(channel.name, limits)
-        return limits
-
     def _due(self, channel: ChannelConfig, article: Article, when: datetime) -> float:
         since = (when - timedelta(days=2)).timestamp()
         planned = [
@@ -203,87 +243,36 @@ class PlanningMixin:
         )
         return due_time(channel.schedule, article.published_at, planned, when, budget).timestamp()
 
-    def _rerender(
-        self, channel: ChannelConfig, article: Article, post: Post, now: float, why: str
-    ) -> None:
-        self.ledger.update(
-            post.id,
-            now,
-            f"article updated {why}",
-            text=compose(channel, article, self.text_limits(channel)),
-            title=article.title,
-            article_version=article.version.timestamp(),
-        )
-
-    def _replan(self, channel: ChannelConfig, article: Article, post: Post, now: float) -> Decision:
-        if post.article_version >= article.version.timestamp():
-            return Decision(
-                channel.name, "kept", f"already {post.status.value}", post.id, post.due_at
-            )
-        if post.status in OPEN:
-            self._rerender(channel, article, post, now, "before sending: text re-rendered")
-            return Decision(
-                channel.name, "replanned", "text re-rendered from the update", post.id, post.due_at
-            )
-        if post.status == PostStatus.SENT and channel.edit_on_update:
-            self._rerender(channel, article, post, now, "after sending: edit queued")
-            return Decision(channel.name, "edit", "the sent post will be edited", post.id)
-        return Decision(
-            channel.name, "kept", f"{post.status.value}; updates are not posted again", post.id
-        )
-
+    # --- retraction ----------------------------------------------------------------------
     def retract(self, article_id: str, now: float) -> list[Decision]:
-        """On unpublish: cancel unsent posts, and ask for deletion of sent ones where allowed.
+        """On unpublish: cancel unsent posts; ask for the deletion of sent ones (and of those
+        being sent, which the sender deletes once their send settles) where allowed.
 
-        A sender may be moving the post at the same moment, so each post is decided on its
-        fresh state: the delete flag is set first, then the status is read again, and a post
-        that is (or just became) sent gets a delete queued. Deleting twice is harmless.
+        Each post is decided on its fresh state; a sender moving it at the same moment makes
+        the cancel fail, and the post is decided again.
         """
         decisions = []
         for post in self.ledger.for_article(article_id):
-            channel = self.channels.get(post.channel)
-            if self.ledger.cancel(post.id, now, "article unpublished"):
-                decisions.append(
-                    Decision(post.channel, "cancelled", "article unpublished", post.id)
-                )
-                continue
-            if channel is None or not channel.delete_on_unpublish:
-                continue
-            self.ledger.update(
-                post.id, now, "article unpublished: delete requested", delete_requested=True
-            )
-            current = self.ledger.require(post.id)
-            if current.status == PostStatus.SENT:
-                decisions.append(Decision(post.channel, "delete", "article unpublished", post.id))
-            elif current.status in OPEN and self.ledger.cancel(post.id, now, "article unpublished"):
-                decisions.append(
-                    Decision(post.channel, "cancelled", "article unpublished", post.id)
-                )
+            decisions.append(self._retract_one(post, now))
         return decisions
 
-    # --- dispatching ---------------------------------------------------------------------
-    def due_now(self, now: float, limit: int = 200) -> list[str]:
-        """Posts whose time has come on channels that are not paused."""
-        ids = self.ledger.due_ids(now, limit)
-        posts = self.ledger.many(ids)
-        paused = self.ledger.paused({p.channel for p in posts})
-        return [p.id for p in posts if p.channel not in paused]
-
-    def expire_leases(self, now: float) -> list[str]:
-        """Posts whose sender died mid-send: retry safe ones, mark the others uncertain."""
-        retry = []
-        for post_id in self.ledger.expired_leases(now):
-            post = self.ledger.get(post_id)
-            if post is None or post.status != PostStatus.SENDING:
-                self.store.r.zrem(self.store.keys.leases, post_id)
+    def _retract_one(self, post: Post, now: float) -> Decision:
+        current: Post | None = post
+        decision = decide_retraction(self.channels.get(post.channel), post)
+        for _ in range(3):
+            if current is None:
+                break
+            decision = decide_retraction(self.channels.get(current.channel), current)
+            if decision.action == "cancelled":
+                if self.ledger.cancel(current.id, now, "article unpublished"):
+                    return decision
+                current = self.ledger.get(current.id)  # a sender claimed it: decide again
                 continue
-            self.ledger.transition(
-                post_id,
-                PostStatus.SENDING,
-                PostStatus.UNCERTAIN,
-                now,
-                "sender lost during the call (lease expired): reconciling",
-            )
-            self.ledger.expect_reconcile(post_id, now + RECONCILE_RETRY)
-            retry.append(post_id)
-        return retry
+            if decision.action == "delete" and not current.delete_requested:
+                # A sent post owes a delete from this very write; a send in progress records
+                # it when it settles.
+                self.ledger.update(
+                    current.id, now, "article unpublished: delete requested", delete_requested=True
+                )
+            return decision
+        return decision

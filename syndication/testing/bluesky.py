@@ -270,10 +270,22 @@ class BlueskySandbox(SandboxServer):
             )
 
     def _put_record(self, request: Request) -> JSONResponse:
-        checked = self._check_record(request_record(request).json)
+        body = request_record(request).json
+        checked = self._check_record(body)
         if isinstance(checked, str):
             return self.json(request, _xrpc_error("InvalidRequest", checked), 400)
         rkey, record = checked
+        if isinstance(body, dict) and "swapRecord" in body:
+            # As the reference PDS: the write happens only if the record is still at the CID
+            # the caller saw (null: only if there is no record); else 400 InvalidSwap.
+            live = self.post_by_rkey(rkey)
+            current = live.data["cid"] if live is not None else None
+            if body["swapRecord"] != current:
+                return self.json(
+                    request,
+                    _xrpc_error("InvalidSwap", f"Record was at {current}"),
+                    400,
+                )
         cid = make_cid(json.dumps(record, sort_keys=True).encode())
         self._store(rkey, record, cid)
         return self.json(request, {"uri": self._uri(rkey), "cid": cid})

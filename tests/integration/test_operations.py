@@ -9,9 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from syndication.config import load_config
 from syndication.ops import Ops
+from syndication.posts import Posts
 from syndication.settings import Settings
 from syndication.store import Store
+from syndication.worklist import WorkList
 from tests.conftest import env_for, wait_until
 from tests.integration.test_pipeline import make_event, run_cli
 
@@ -129,4 +132,7 @@ def test_backfill_does_not_post_old_articles_unless_asked(
     assert store.r.zcard(store.keys.posts) == 0
     path.write_text(json.dumps(make_event(2)) + "\n", encoding="utf-8")
     assert run_cli(settings, "backfill", str(path), "--post").exit_code == 0
-    assert store.r.zcard(store.keys.posts) == 1
+    # With --post each applied event owes a plan; a worker's planner carries it out.
+    assert WorkList(store, "plan").size() == 1
+    Posts(store, load_config(settings.config_path)).planner.run()
+    assert store.r.zcard(store.keys.posts) == 1 and WorkList(store, "plan").size() == 0

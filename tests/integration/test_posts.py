@@ -22,13 +22,15 @@ import yaml
 from feeds.catalog import feed_indexer
 from syndication.config import Config, load_config
 from syndication.ingest import Ingestor
+from syndication.posts import Posts
+from syndication.posts.decide import Decision
 from syndication.posts.ledger import Ledger, Post, PostStatus, post_id_for
-from syndication.posts.poster import Decision, Poster, follow_up
 from syndication.settings import Settings
 from syndication.store import Store
 from syndication.testing.base import SandboxServer
 from syndication.testing.mastodon import MastodonSandbox
 from syndication.testing.x import XSandbox
+from syndication.worklist import WorkList
 from tests.conftest import WorkerProcess, wait_until
 from tests.sandbox_fixtures import MASTODON_TOKEN, X_CREDENTIALS, mastodon_sandbox, x_sandbox
 from tests.unit.test_events import EVENT
@@ -143,7 +145,7 @@ def unpublish_event(event_id: str, article_id: str) -> dict[str, object]:
 
 
 def apply(
-    store: Store, config: Config, poster: Poster, event: dict[str, object], now: float | None = None
+    store: Store, config: Config, poster: Posts, event: dict[str, object], now: float | None = None
 ) -> list[Decision]:
     """Apply one event as the ingest task does, then follow it up for posts."""
     outcome = Ingestor(store, feed_indexer(config.feeds), Settings().limits).ingest(
@@ -151,7 +153,7 @@ def apply(
     )
     assert outcome.status == "applied", outcome
     stamp = datetime.now(UTC).timestamp() if now is None else now
-    return follow_up(poster, store, outcome.event_type, outcome.article_id, stamp)
+    return poster.planner.follow_up(outcome.article_id or "", stamp)
 
 
 def by_channel(decisions: list[Decision]) -> dict[str, Decision]:
@@ -220,7 +222,7 @@ def test_routing_plans_one_post_per_matching_channel_at_the_channel_delay(
             x_channel("news-en", x_sandbox.base_url, language="en"),
         ],
     )
-    poster = Poster(store, config)
+    poster = Posts(store, config)
     published = datetime.now(UTC) - timedelta(minutes=1)
     t = now()
 
@@ -260,7 +262,7 @@ def test_routing_plans_one_post_per_matching_channel_at_the_channel_delay(
     assert second["news-vi"].due_at >= post.due_at + 600 - 1e-6
 
     # Planning the same revision again changes nothing: still one post for the article.
-    again = by_channel(poster.plan(store.get_article("a-vi"), t))  # type: ignore[arg-type]
+    again = by_channel(poster.planner.plan(store.get_article("a-vi"), t))  # type: ignore[arg-type]
     assert again["news-vi"].action == "kept"
     assert [p.id for p in poster.ledger.for_article("a-vi")] == [post.id]
 
@@ -279,7 +281,7 @@ def test_a_post_is_sent_exactly_once_when_senders_race(
     """Six senders deliver one post at once: one claims and sends it, the others see it sending."""
     sandbox = sandbox_for(platform, mastodon_sandbox, x_sandbox)
     config = write_config(config_dir, [channel_for(platform, "race", sandbox.base_url)])
-    apply(store, config, Poster(store, config), article_event("e1", "a1"))
+    apply(store, config, Posts(store, config), article_event("e1", "a1"))
     post_id = post_id_for("race", "a1")
     # Hold the winner inside its platform call so the others arrive while it is sending.
     sandbox.delay_next(0.5, method="POST", path=CREATE_PATH[platform])
@@ -288,9 +290,9 @@ def test_a_post_is_sent_exactly_once_when_senders_race(
     results: list[str] = []
 
     def send(n: int) -> None:
-        poster = Poster(store, config)
+        poster = Posts(store, config)
         barrier.wait()
-        results.append(poster.deliver(post_id, f"sender-{n}", now()))
+        results.append(poster.sender.deliver(post_id, f"sender-{n}", now()))
 
     threads = [threading.Thread(target=send, args=(n,)) for n in range(6)]
     for th in threads:
@@ -321,25 +323,25 @@ def test_429_reschedules_at_the_platform_reset_then_sends(
     """A 429 puts the post back in the due set at the platform's reset time; the next try sends."""
     sandbox = sandbox_for(platform, mastodon_sandbox, x_sandbox)
     config = write_config(config_dir, [channel_for(platform, "limited", sandbox.base_url)])
-    poster = Poster(store, config)
+    poster = Posts(store, config)
     apply(store, config, poster, article_event("e1", "a1"))
     post_id = post_id_for("limited", "a1")
     reset_at = sandbox.rate_limit_next(reset_in=120, path=CREATE_PATH[platform])  # type: ignore[attr-defined]
 
-    assert poster.deliver(post_id, "w1", now()) == "planned"
+    assert poster.sender.deliver(post_id, "w1", now()) == "planned"
     post = poster.ledger.require(post_id)
     # Reset time plus 1-5 s of jitter (give or take the clock rounding of the headers).
     assert reset_at - 1.5 <= post.due_at <= reset_at + 6.5
     assert store.r.zscore(store.keys.due, post_id) == pytest.approx(post.due_at)
     assert "429" in post.last_error or "rate limit" in post.last_error
-    assert poster.due_now(now()) == []
+    assert poster.dispatcher.due_now(now()) == []
     remaining, _ = poster.ledger.rate("limited")
     assert remaining == 0  # the headers feed the channel's schedule
     assert sandbox.live_posts() == []
 
     make_due(poster.ledger, post_id)
-    assert poster.due_now(now()) == [post_id]
-    assert poster.deliver(post_id, "w1", now()) == "sent"
+    assert poster.dispatcher.due_now(now()) == [post_id]
+    assert poster.sender.deliver(post_id, "w1", now()) == "sent"
     post = poster.ledger.require(post_id)
     assert post.status == PostStatus.SENT and post.attempts == 2 and post.last_error == ""
     assert [p.id for p in sandbox.live_posts()] == [post.remote_id]
@@ -356,7 +358,7 @@ def test_an_outage_backs_off_then_sends_once(
     """A 500 reschedules the post with backoff (not sent, not failed); the retry sends it once."""
     sandbox = sandbox_for(platform, mastodon_sandbox, x_sandbox)
     config = write_config(config_dir, [channel_for(platform, "flaky", sandbox.base_url)])
-    poster = Poster(store, config)
+    poster = Posts(store, config)
     apply(store, config, poster, article_event("e1", "a1"))
     post_id = post_id_for("flaky", "a1")
     sandbox.fail_next(
@@ -364,14 +366,14 @@ def test_an_outage_backs_off_then_sends_once(
     )
 
     t = now()
-    assert poster.deliver(post_id, "w1", t) == "planned"
+    assert poster.sender.deliver(post_id, "w1", t) == "planned"
     post = poster.ledger.require(post_id)
     assert "500" in post.last_error
     assert post.due_at >= t + 20  # 30 s backoff with ±20 % jitter for the first retry
     assert sandbox.live_posts() == []
 
     make_due(poster.ledger, post_id)
-    assert poster.deliver(post_id, "w1", now()) == "sent"
+    assert poster.sender.deliver(post_id, "w1", now()) == "sent"
     assert [p.id for p in sandbox.live_posts()] == [poster.ledger.require(post_id).remote_id]
 
 
@@ -381,7 +383,7 @@ def test_mastodon_retry_after_a_dropped_connection_reuses_the_idempotency_key(
 ) -> None:
     """A dropped connection reschedules the post; the retry reuses its Idempotency-Key."""
     config = write_config(config_dir, [mastodon_channel("masto", mastodon_sandbox.base_url)])
-    poster = Poster(store, config)
+    poster = Posts(store, config)
     apply(store, config, poster, article_event("e1", "a1"))
     post_id = post_id_for("masto", "a1")
     if before_handling:
@@ -389,11 +391,11 @@ def test_mastodon_retry_after_a_dropped_connection_reuses_the_idempotency_key(
     else:
         mastodon_sandbox.drop_after_next_post(path="/api/v1/statuses")
 
-    assert poster.deliver(post_id, "w1", now()) == "planned"
+    assert poster.sender.deliver(post_id, "w1", now()) == "planned"
     assert len(mastodon_sandbox.live_posts()) == (0 if before_handling else 1)
 
     make_due(poster.ledger, post_id)
-    assert poster.deliver(post_id, "w1", now()) == "sent"
+    assert poster.sender.deliver(post_id, "w1", now()) == "sent"
     post = poster.ledger.require(post_id)
     [live] = mastodon_sandbox.live_posts()
     assert post.remote_id == live.id
@@ -409,12 +411,12 @@ def test_x_answer_lost_after_posting_is_reconciled_to_sent_without_resending(
 ) -> None:
     """X created the tweet but the answer was lost: it is found among recent tweets, not re-sent."""
     config = write_config(config_dir, [x_channel("xvi", x_sandbox.base_url)])
-    poster = Poster(store, config)
+    poster = Posts(store, config)
     apply(store, config, poster, article_event("e1", "a1"))
     post_id = post_id_for("xvi", "a1")
     x_sandbox.drop_after_next_post(path="/2/tweets")
 
-    assert poster.deliver(post_id, "w1", now()) == "sent"
+    assert poster.sender.deliver(post_id, "w1", now()) == "sent"
     post = poster.ledger.require(post_id)
     [tweet] = x_sandbox.live_posts()
     assert post.remote_id == tweet.id
@@ -423,26 +425,46 @@ def test_x_answer_lost_after_posting_is_reconciled_to_sent_without_resending(
     assert "reconciled" in notes(post)
 
 
-def test_x_unknown_outcome_not_found_is_left_uncertain_for_an_operator(
+def test_x_unknown_outcome_not_found_is_sent_again_with_the_identical_text(
     store: Store, config_dir: Path, x_sandbox: XSandbox
 ) -> None:
-    """X hung up before handling the post: not found, so it stays uncertain and is never re-sent."""
+    """X hung up before handling the post: the account listing confirms it is absent, so it is
+    sent again with the identical text (X itself refuses a duplicate), and one tweet exists."""
     config = write_config(config_dir, [x_channel("xvi", x_sandbox.base_url)])
-    poster = Poster(store, config)
+    poster = Posts(store, config)
     apply(store, config, poster, article_event("e1", "a1"))
     post_id = post_id_for("xvi", "a1")
     x_sandbox.drop_next(method="POST", path="/2/tweets")
 
-    assert poster.deliver(post_id, "w1", now()) == "uncertain"
+    assert poster.sender.deliver(post_id, "w1", now()) == "planned"
     post = poster.ledger.require(post_id)
-    assert post.status == PostStatus.UNCERTAIN and post.note == "needs operator"
-    assert store.r.zscore(store.keys.due, post_id) is None
-    assert poster.due_now(now() + 86400) == []
-    # Nothing re-sends an uncertain post: a later delivery is a no-op.
-    assert poster.deliver(post_id, "w2", now()) == "uncertain"
-    assert x_sandbox.live_posts() == []
-    assert len(x_sandbox.requests_to("POST", "/2/tweets")) == 1
-    assert len(x_sandbox.requests_to("GET", "/2/users/")) >= 1  # it looked
+    assert post.status == PostStatus.PLANNED and "sends it again" in notes(post)
+    assert len(x_sandbox.requests_to("GET", "/2/users/")) >= 1  # it looked first
+    assert poster.dispatcher.due_now(now()) == [post_id]
+    assert poster.sender.deliver(post_id, "w2", now()) == "sent"
+    assert poster.sender.deliver(post_id, "w3", now()) == "sent"  # a third delivery: no-op
+    [tweet] = x_sandbox.live_posts()
+    assert tweet.text == post.text
+    assert len(x_sandbox.requests_to("POST", "/2/tweets")) == 2
+
+
+def test_x_duplicate_refusal_means_sent_and_is_looked_up(
+    store: Store, config_dir: Path, x_sandbox: XSandbox
+) -> None:
+    """A resend that X refuses as duplicate content was already out: the post is found and
+    recorded as sent, never doubled."""
+    config = write_config(config_dir, [x_channel("xvi", x_sandbox.base_url)])
+    poster = Posts(store, config)
+    apply(store, config, poster, article_event("e1", "a1"))
+    post_id = post_id_for("xvi", "a1")
+    post = poster.ledger.require(post_id)
+    first = poster.adapters.for_channel(config.channel("xvi")).post(
+        poster.sender.outgoing(post)
+    )  # an earlier attempt whose answer never reached the ledger
+    assert poster.sender.deliver(post_id, "w1", now()) == "sent"
+    sent = poster.ledger.require(post_id)
+    assert sent.remote_id == first.remote_id
+    assert len(x_sandbox.live_posts()) == 1
 
 
 # --- 5. permanent errors --------------------------------------------------------------------------
@@ -461,10 +483,10 @@ def test_401_fails_with_the_platform_message_and_no_secret(
     expected = "The access token is invalid" if platform == "mastodon" else "401 Unauthorized"
     with sandbox:
         config = write_config(config_dir, [channel_for(platform, "locked", sandbox.base_url)])
-        poster = Poster(store, config)
+        poster = Posts(store, config)
         apply(store, config, poster, article_event("e1", "a1"))
         post_id = post_id_for("locked", "a1")
-        assert poster.deliver(post_id, "w1", now()) == "failed"
+        assert poster.sender.deliver(post_id, "w1", now()) == "failed"
         assert sandbox.live_posts() == []
 
     post = poster.ledger.require(post_id)
@@ -570,26 +592,29 @@ def test_unpublish_cancels_unsent_posts_and_deletes_sent_ones_where_allowed(
             x_channel("x-later", x_sandbox.base_url, schedule={"delay_after_publish": "1h"}),
         ],
     )
-    poster = Poster(store, config)
+    poster = Posts(store, config)
     apply(store, config, poster, article_event("e1", "a1"))
     deleting, keeping, later = (post_id_for(c, "a1") for c in ("m-delete", "m-keep", "x-later"))
-    assert set(poster.due_now(now())) == {deleting, keeping}
-    assert poster.deliver(deleting, "w1", now()) == "sent"
-    assert poster.deliver(keeping, "w1", now()) == "sent"
+    assert set(poster.dispatcher.due_now(now())) == {deleting, keeping}
+    assert poster.sender.deliver(deleting, "w1", now()) == "sent"
+    assert poster.sender.deliver(keeping, "w1", now()) == "sent"
     assert store.r.zscore(store.keys.due, later) is not None
 
     decisions = by_channel(apply(store, config, poster, unpublish_event("e2", "a1")))
     assert decisions["x-later"].action == "cancelled"
     assert decisions["m-delete"].action == "delete"
-    assert "m-keep" not in decisions
+    assert decisions["m-keep"].action == "kept"
+    # The delete is owed in the ledger (a durable hand-off), the kept post owes nothing.
+    owed = WorkList(store, "sync")
+    assert owed.contains(deleting) and not owed.contains(keeping)
 
     cancelled = poster.ledger.require(later)
     assert cancelled.status == PostStatus.CANCELLED and "article unpublished" in notes(cancelled)
     assert store.r.zscore(store.keys.due, later) is None
-    assert poster.deliver(later, "w1", now()) == "cancelled"
+    assert poster.sender.deliver(later, "w1", now()) == "cancelled"
 
-    assert poster.delete(deleting, now()) == "deleted"
-    assert poster.delete(keeping, now()) == "sent"
+    assert poster.syncer.sync(deleting, now()) == "deleted"
+    assert poster.syncer.sync(keeping, now()) == "in-step"
     gone, kept = (poster.ledger.require(p) for p in (deleting, keeping))
     assert gone.status == PostStatus.DELETED and kept.status == PostStatus.SENT
     assert mastodon_sandbox.get_post(gone.remote_id).deleted  # type: ignore[union-attr]
@@ -616,7 +641,7 @@ def test_update_rerenders_unsent_posts_and_edits_sent_ones_without_reposting(
             ),
         ],
     )
-    poster = Poster(store, config)
+    poster = Posts(store, config)
     published = datetime.now(UTC) - timedelta(seconds=30)
     apply(
         store,
@@ -625,7 +650,7 @@ def test_update_rerenders_unsent_posts_and_edits_sent_ones_without_reposting(
         article_event("e1", "a1", title="Bản tin đầu tiên", published_at=published),
     )
     sent_id, waiting_id = post_id_for("m-now", "a1"), post_id_for("m-later", "a1")
-    assert poster.deliver(sent_id, "w1", now()) == "sent"
+    assert poster.sender.deliver(sent_id, "w1", now()) == "sent"
     original = poster.ledger.require(sent_id)
     waiting_due = poster.ledger.require(waiting_id).due_at
 
@@ -650,7 +675,7 @@ def test_update_rerenders_unsent_posts_and_edits_sent_ones_without_reposting(
     assert waiting.status == PostStatus.PLANNED and waiting.due_at == waiting_due
     assert "Bản tin đã sửa" in waiting.text and "Bản tin đầu tiên" not in waiting.text
 
-    assert poster.edit(sent_id, now()) == "edited"
+    assert poster.syncer.sync(sent_id, now()) == "edited"
     edited = poster.ledger.require(sent_id)
     assert edited.status == PostStatus.SENT and edited.remote_id == original.remote_id
     assert "edited after the article was updated" in notes(edited)

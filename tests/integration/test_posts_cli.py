@@ -9,8 +9,8 @@ import pytest
 
 from syndication.config import load_config
 from syndication.events import parse_event
+from syndication.posts import Posts
 from syndication.posts.ledger import Ledger
-from syndication.posts.poster import Poster
 from syndication.settings import Settings
 from syndication.store import Store
 from syndication.testing.mastodon import MastodonSandbox
@@ -28,7 +28,7 @@ def sandbox() -> Iterator[MastodonSandbox]:
 @pytest.fixture
 def poster(
     settings: Settings, store: Store, sandbox: MastodonSandbox, monkeypatch: pytest.MonkeyPatch
-) -> Poster:
+) -> Posts:
     monkeypatch.setenv("CLI_MASTODON_TOKEN", TOKEN)
     monkeypatch.setenv("CLI_BAD_TOKEN", "bad-token")
     (settings.config_path / "channels.yaml").write_text(
@@ -45,18 +45,18 @@ def poster(
         "    - {match: {categories: [heritage]}, channels: [m-vi, m-vi-review, m-en]}\n",
         encoding="utf-8",
     )
-    return Poster(store, load_config(settings.config_path))
+    return Posts(store, load_config(settings.config_path))
 
 
-def _plan(store: Store, poster: Poster, n: int, **article: object) -> str:
+def _plan(store: Store, poster: Posts, n: int, **article: object) -> str:
     parsed = parse_event(make_event(n, **article))
     store.apply_event(parsed, ["vi/all"])
-    poster.plan(parsed.event.article, 1000.0)  # type: ignore[arg-type]
+    poster.planner.plan(parsed.event.article, 1000.0)  # type: ignore[arg-type]
     return parsed.event.article.id
 
 
 def test_posts_list_show_preview_and_explain(
-    settings: Settings, store: Store, poster: Poster
+    settings: Settings, store: Store, poster: Posts
 ) -> None:
     """Operators see each post, its text and history, and why each channel did or did not post."""
     article_id = _plan(store, poster, 1)
@@ -85,32 +85,34 @@ def test_posts_list_show_preview_and_explain(
 
 
 def test_approve_cancel_and_retry(
-    settings: Settings, store: Store, poster: Poster, sandbox: MastodonSandbox
+    settings: Settings, store: Store, poster: Posts, sandbox: MastodonSandbox
 ) -> None:
     """An approval releases a held post; a failed one can be retried; an open one cancelled."""
     article_id = _plan(store, poster, 3)
     held = f"m-vi-review--{article_id}"
     ledger = Ledger(store)
-    assert held not in poster.due_now(10**10)
+    assert held not in poster.dispatcher.due_now(10**10)
     assert run_cli(settings, "posts", "approve", held).exit_code == 0
-    assert held in poster.due_now(10**10)
-    assert poster.deliver(held, "t", 2000.0) == "failed"  # this channel's token is refused
+    assert held in poster.dispatcher.due_now(10**10)
+    assert poster.sender.deliver(held, "t", 2000.0) == "failed"  # this channel's token is refused
     assert "access token is invalid" in ledger.require(held).last_error
     assert run_cli(settings, "posts", "retry", held).exit_code == 0
-    assert ledger.require(held).status.value == "planned" and held in poster.due_now(10**10)
+    assert ledger.require(held).status.value == "planned" and held in poster.dispatcher.due_now(
+        10**10
+    )
     assert run_cli(settings, "posts", "cancel", held).exit_code == 0
     assert ledger.require(held).status.value == "cancelled"
     again = run_cli(settings, "posts", "cancel", held)
-    assert again.exit_code == 1 and "only planned, due or uncertain" in again.output
+    assert again.exit_code == 1 and "only planned or uncertain" in again.output
 
 
 def test_channels_list_pause_resume_and_check(
-    settings: Settings, store: Store, poster: Poster, sandbox: MastodonSandbox
+    settings: Settings, store: Store, poster: Posts, sandbox: MastodonSandbox
 ) -> None:
     """Channels can be paused and resumed; check verifies credentials and never prints them."""
     article_id = _plan(store, poster, 4)
     assert run_cli(settings, "channels", "pause", "m-vi").exit_code == 0
-    assert f"m-vi--{article_id}" not in poster.due_now(10**10)
+    assert f"m-vi--{article_id}" not in poster.dispatcher.due_now(10**10)
     listed = {
         c["name"]: c
         for c in json.loads(run_cli(settings, "channels", "list", "--json").stdout)["channels"]
@@ -118,7 +120,7 @@ def test_channels_list_pause_resume_and_check(
     assert listed["m-vi"]["paused"] is True and listed["m-vi"]["posts"] == {"planned": 1}
     assert listed["m-vi"]["credentials_from"] == ["CLI_MASTODON_TOKEN"]
     assert run_cli(settings, "channels", "resume", "m-vi").exit_code == 0
-    assert f"m-vi--{article_id}" in poster.due_now(10**10)
+    assert f"m-vi--{article_id}" in poster.dispatcher.due_now(10**10)
 
     good = run_cli(settings, "channels", "check", "m-vi", "--json")
     assert good.exit_code == 0 and json.loads(good.stdout)["channels"][0]["account"]
@@ -146,14 +148,14 @@ def test_a_story_is_posted_once_per_channel_whatever_its_languages(
         "routing: {routes: [{match: {}, channels: [once, each]}]}\n",
         encoding="utf-8",
     )
-    poster = Poster(store, load_config(settings.config_path))
+    poster = Posts(store, load_config(settings.config_path))
     original = parse_event(make_event(10, id="story-vi"))
     # A second Vietnamese edition of the same story (e.g. a regional rewrite).
     rewrite = parse_event(make_event(11, id="story-vi-2", translation_of="story-vi"))
     for parsed in (original, rewrite):
         store.apply_event(parsed, ["vi/all"])
-    first = poster.plan(original.event.article, 1000.0)  # type: ignore[arg-type]
-    second = poster.plan(rewrite.event.article, 1000.0)  # type: ignore[arg-type]
+    first = poster.planner.plan(original.event.article, 1000.0)  # type: ignore[arg-type]
+    second = poster.planner.plan(rewrite.event.article, 1000.0)  # type: ignore[arg-type]
     assert {d.channel: d.action for d in first} == {"once": "planned", "each": "planned"}
     by_channel = {d.channel: d for d in second}
     assert by_channel["once"].action == "skipped" and "once--story-vi" in by_channel["once"].reason

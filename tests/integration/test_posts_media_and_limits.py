@@ -15,9 +15,9 @@ from feeds.catalog import FeedsConfig
 from syndication.config import Config, ImagesConfig
 from syndication.config.channels import ChannelConfig, RouteConfig, RoutingConfig
 from syndication.events import parse_event
+from syndication.posts import Posts
 from syndication.posts.fitting import measure, rules_for
 from syndication.posts.ledger import Ledger, PostStatus
-from syndication.posts.poster import Poster
 from syndication.store import Store
 from syndication.testing.mastodon import MastodonSandbox
 from tests.unit.test_events import event
@@ -60,7 +60,7 @@ def _poster(
     *,
     private: bool = True,
     **channel: object,
-) -> Poster:
+) -> Posts:
     monkeypatch.setenv("MEDIA_TEST_TOKEN", TOKEN)
     config = Config(
         feeds=FeedsConfig(),
@@ -81,7 +81,7 @@ def _poster(
         routing=RoutingConfig(routes=(RouteConfig(channels=("m-vi",)),)),
         images=ImagesConfig(allow_private=private),
     )
-    return Poster(store, config)
+    return Posts(store, config)
 
 
 def _article(store: Store, image_url: str, **changes: object):
@@ -99,8 +99,8 @@ def test_lead_image_is_attached_with_its_caption_as_alt_text(
     with MastodonSandbox() as sandbox:
         poster = _poster(store, sandbox.base_url, monkeypatch, attach_image=True)
         article = _article(store, f"{image_server}/lead.png")
-        [decision] = [d for d in poster.plan(article, 1.0) if d.action == "planned"]
-        assert poster.deliver(decision.post_id or "", "t", 2.0) == "sent"
+        [decision] = [d for d in poster.planner.plan(article, 1.0) if d.action == "planned"]
+        assert poster.sender.deliver(decision.post_id or "", "t", 2.0) == "sent"
         [media] = sandbox.media.values()
         assert media["description"] == "Đèn lồng Hội An về đêm"
         [post] = sandbox.live_posts()
@@ -114,11 +114,11 @@ def test_a_refused_image_never_blocks_the_post(
     with MastodonSandbox() as sandbox:
         poster = _poster(store, sandbox.base_url, monkeypatch, private=False, attach_image=True)
         article = _article(store, f"{image_server}/lead.png")
-        [decision] = [d for d in poster.plan(article, 1.0) if d.action == "planned"]
+        [decision] = [d for d in poster.planner.plan(article, 1.0) if d.action == "planned"]
         planned = Ledger(store).require(decision.post_id or "")
         assert planned.image_url == ""
         assert any("image skipped at planning" in str(h["note"]) for h in planned.history)
-        assert poster.deliver(planned.id, "t", 2.0) == "sent"
+        assert poster.sender.deliver(planned.id, "t", 2.0) == "sent"
         assert sandbox.media == {} and len(sandbox.live_posts()) == 1
 
 
@@ -163,9 +163,9 @@ def test_an_image_over_the_platform_limit_is_dropped_when_planned(
             routing=RoutingConfig(routes=(RouteConfig(channels=("tg-vi",)),)),
             images=ImagesConfig(allow_private=True),
         )
-        poster = Poster(store, config)
+        poster = Posts(store, config)
         article = _article(store, f"http://127.0.0.1:{server.server_address[1]}/huge.png")
-        [decision] = [d for d in poster.plan(article, 1.0) if d.action == "planned"]
+        [decision] = [d for d in poster.planner.plan(article, 1.0) if d.action == "planned"]
         post = Ledger(store).require(decision.post_id or "")
         assert post.image_url == ""
         notes = " ".join(str(h["note"]) for h in post.history)
@@ -185,13 +185,13 @@ def test_text_is_fitted_to_the_instance_limit_read_from_the_instance(
             "https://img.example/a.jpg",
             article__summary="Phố cổ Hội An lung linh đèn lồng trong đêm rằm. " * 10,
         )
-        [decision] = [d for d in poster.plan(article, 1.0) if d.action == "planned"]
+        [decision] = [d for d in poster.planner.plan(article, 1.0) if d.action == "planned"]
         post = Ledger(store).require(decision.post_id or "")
         rules = rules_for("mastodon", max_characters=120, characters_reserved_per_url=23)
         assert measure(post.text, rules) <= 120
         assert article.url in post.text
         assert sandbox.requests_to("GET", "/api/v2/instance")
-        assert poster.deliver(post.id, "t", 2.0) == "sent"
+        assert poster.sender.deliver(post.id, "t", 2.0) == "sent"
 
 
 def test_logs_carry_ids_and_never_the_token(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -199,9 +199,11 @@ def test_logs_carry_ids_and_never_the_token(store: Store, monkeypatch: pytest.Mo
     with MastodonSandbox(bad_tokens=(TOKEN,)) as sandbox:
         poster = _poster(store, sandbox.base_url, monkeypatch)
         article = _article(store, "https://img.example/a.jpg")
-        [decision] = [d for d in poster.plan(article, 1.0) if d.action == "planned"]
+        [decision] = [d for d in poster.planner.plan(article, 1.0) if d.action == "planned"]
         with capture_logs() as logs:
-            assert poster.deliver(decision.post_id or "", "t", 2.0) == PostStatus.FAILED.value
+            assert (
+                poster.sender.deliver(decision.post_id or "", "t", 2.0) == PostStatus.FAILED.value
+            )
         failed = [entry for entry in logs if entry["event"] == "post.failed"]
         assert len(failed) == 1
         assert failed[0]["post_id"] == decision.post_id and failed[0]["channel"] == "m-vi"

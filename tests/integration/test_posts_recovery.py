@@ -8,8 +8,8 @@ import pytest
 
 from syndication.config import load_config
 from syndication.events import parse_event
+from syndication.posts import Posts
 from syndication.posts.ledger import Ledger, PostStatus
-from syndication.posts.poster import Poster
 from syndication.settings import Settings
 from syndication.store import Store
 from syndication.testing.mastodon import MastodonSandbox
@@ -21,7 +21,7 @@ TOKEN = "recovery-SECRET-token"
 
 def _setup(
     settings: Settings, store: Store, sandbox: MastodonSandbox, monkeypatch: pytest.MonkeyPatch
-) -> tuple[Poster, str]:
+) -> tuple[Posts, str]:
     monkeypatch.setenv("RECOVERY_TOKEN", TOKEN)
     (settings.config_path / "channels.yaml").write_text(
         "channels:\n"
@@ -31,10 +31,10 @@ def _setup(
         "routing: {routes: [{match: {}, channels: [m-vi]}]}\n",
         encoding="utf-8",
     )
-    poster = Poster(store, load_config(settings.config_path))
+    poster = Posts(store, load_config(settings.config_path))
     parsed = parse_event(make_event(1))
     store.apply_event(parsed, ["vi/all"])
-    [decision] = poster.plan(parsed.event.article, time.time())  # type: ignore[arg-type]
+    [decision] = poster.planner.plan(parsed.event.article, time.time())  # type: ignore[arg-type]
     return poster, decision.post_id or ""
 
 
@@ -50,7 +50,9 @@ def test_an_uncertain_post_whose_reconcile_was_lost_is_reconciled_by_the_dispatc
         # The state a worker leaves when it dies after the platform accepted the post and
         # before anything else: claimed, sent, then lost along with its reconcile message.
         assert ledger.claim(post_id, "dead-worker", now, 0.0) == "claimed"
-        poster.adapter_for(poster.channels["m-vi"]).post(poster.outgoing(ledger.require(post_id)))
+        poster.adapters.for_channel(poster.channels["m-vi"]).post(
+            poster.sender.outgoing(ledger.require(post_id))
+        )
         assert ledger.transition(post_id, PostStatus.SENDING, PostStatus.UNCERTAIN, now, "lost")
         ledger.expect_reconcile(post_id, now)
         store.r.zrem(store.keys.leases, post_id)
@@ -74,9 +76,9 @@ def test_a_released_post_whose_deliver_message_was_lost_is_released_again(
         poster, post_id = _setup(settings, store, sandbox, monkeypatch)
         ledger = Ledger(store)
         now = time.time() + 10
-        assert poster.due_now(now) == [post_id]
+        assert poster.dispatcher.due_now(now) == [post_id]
         ledger.defer(post_id, now + 60)  # what dispatch_due does after sending `deliver`
-        assert poster.due_now(now) == []
-        assert poster.due_now(now + 61) == [post_id]  # the message was lost: due again
-        assert poster.deliver(post_id, "w", now + 61) == "sent"
-        assert poster.due_now(now + 10_000) == [] and len(sandbox.live_posts()) == 1
+        assert poster.dispatcher.due_now(now) == []
+        assert poster.dispatcher.due_now(now + 61) == [post_id]  # the message was lost: due again
+        assert poster.sender.deliver(post_id, "w", now + 61) == "sent"
+        assert poster.dispatcher.due_now(now + 10_000) == [] and len(sandbox.live_posts()) == 1
