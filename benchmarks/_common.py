@@ -201,17 +201,11 @@ def owns_server() -> bool:
 def env_for(settings: Settings) -> dict[str, str]:
     """Environment variables that make a subprocess use ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATION_")}
-    env.update(
-        {
-            "REDIS_URL": settings.redis_url_value or "",
-            "SYNDICATION_PREFIX": settings.prefix,
-            "SYNDICATION_DATA_DIR": str(settings.data_dir),
-            "SYNDICATION_CONFIG_PATH": str(settings.config_path),
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": os.pathsep.join(
-                p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
-            ),
-        }
+    env.pop("REDIS_URL", None)
+    env.update(settings.to_env())
+    env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
     )
     return env
 

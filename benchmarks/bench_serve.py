@@ -212,13 +212,10 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     url = os.environ.get("REDIS_URL") or ensure_embedded(tmp / "redis")
     prefix = f"bench-serve-{uuid.uuid4().hex[:8]}"
-    env = {
-        "REDIS_URL": url,
-        "SYNDICATION_PREFIX": prefix,
-        "SYNDICATION_CONFIG_PATH": str(ROOT / "config"),
-        "SYNDICATION_DATA_DIR": str(tmp / "data"),
-    }
-    settings = Settings(redis_url=url, prefix=prefix, config_path=ROOT / "config")
+    settings = Settings(
+        redis_url=url, prefix=prefix, config_path=ROOT / "config", data_dir=tmp / "data"
+    )
+    env = settings.to_env()
     doc = prepare(settings)
     assert doc is not None
     spawn = multiprocessing.get_context("spawn")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import SecretStr
 
 from syndication.publishing import queue_event
 from syndication.settings import Settings
@@ -47,7 +48,7 @@ class ImageServer:
     them here so that every platform's sandbox receives a real photo with its caption.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
         import threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -68,6 +69,8 @@ class ImageServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                if delay:
+                    time.sleep(delay)  # a slow image host (the chaos tests use one)
                 body = jpeg(self.path)
                 self.send_response(200)
                 self.send_header("Content-Type", "image/jpeg")
@@ -265,18 +268,21 @@ def run_demo(
     # A prefix of the demo's own: it starts by deleting every key under it, and must never
     # touch a real deployment's keys on the same server.
     prefix = f"{settings.prefix}-demo"
+    demo_settings = settings.model_copy(
+        update={
+            "redis_url": SecretStr(url),
+            "prefix": prefix,
+            "data_dir": data,
+            "config_path": config_dir,
+            "webhook_secret": settings.webhook_secret or SecretStr("demo-webhook-secret"),
+        }
+    )
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith("SYNDICATION_")},
         **SANDBOX_SECRETS,
         "DEMO_BLUESKY_HANDLE": "news.sandbox.test",
-        "REDIS_URL": url,
-        "SYNDICATION_PREFIX": prefix,
-        "SYNDICATION_DATA_DIR": str(data),
-        "SYNDICATION_CONFIG_PATH": str(config_dir),
+        **demo_settings.to_env(),
         "PYTHONUNBUFFERED": "1",
-        "SYNDICATION_WEBHOOK_SECRET": os.environ.get(
-            "SYNDICATION_WEBHOOK_SECRET", "demo-webhook-secret"
-        ),
     }
     os.environ.update({k: v for k, v in env.items() if k.startswith("DEMO_")})
     logs = data / "logs"

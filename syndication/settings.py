@@ -60,6 +60,31 @@ class Settings(BaseSettings):
     inbox_claim_after: float = 30.0
     # A sender holds a claimed post this long; past it the post is reconciled, not re-sent.
     post_lease_seconds: float = 120.0
+    # A worker holds work it took from a work list (a plan, an edit, a ping) this long; past
+    # it the work is due again (its taker died).
+    work_lease_seconds: float = 120.0
+
+    def to_env(self) -> dict[str, str]:
+        """The environment variables that give a child process these settings (secrets
+        included: pass them to processes, never print them)."""
+        env = {
+            "SYNDICATION_PREFIX": self.prefix,
+            "SYNDICATION_DATA_DIR": str(self.data_dir),
+            "SYNDICATION_CONFIG_PATH": str(self.config_path),
+            "SYNDICATION_EVENT_MEMORY_SECONDS": str(self.event_memory_seconds),
+            "SYNDICATION_VISIBILITY_TIMEOUT": str(self.visibility_timeout),
+            "SYNDICATION_INBOX_BATCH": str(self.inbox_batch),
+            "SYNDICATION_INBOX_CLAIM_AFTER": str(self.inbox_claim_after),
+            "SYNDICATION_POST_LEASE_SECONDS": str(self.post_lease_seconds),
+            "SYNDICATION_WORK_LEASE_SECONDS": str(self.work_lease_seconds),
+        }
+        for name, value in self.limits.model_dump().items():
+            env[f"SYNDICATION_LIMITS__{name.upper()}"] = str(value)
+        if self.redis_url is not None:
+            env["REDIS_URL"] = self.redis_url.get_secret_value()
+        if self.webhook_secret is not None:
+            env["SYNDICATION_WEBHOOK_SECRET"] = self.webhook_secret.get_secret_value()
+        return env
 
     @property
     def redis_url_value(self) -> str | None:

@@ -92,19 +92,9 @@ def store(settings: Settings) -> Iterator[Store]:
 def env_for(settings: Settings) -> dict[str, str]:
     """Environment variables that make a subprocess use ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATION_")}
-    env.update(
-        {
-            "REDIS_URL": settings.redis_url_value or "",
-            "SYNDICATION_PREFIX": settings.prefix,
-            "SYNDICATION_DATA_DIR": str(settings.data_dir),
-            "SYNDICATION_CONFIG_PATH": str(settings.config_path),
-            "SYNDICATION_VISIBILITY_TIMEOUT": str(settings.visibility_timeout),
-            "SYNDICATION_POST_LEASE_SECONDS": str(settings.post_lease_seconds),
-            "SYNDICATION_INBOX_BATCH": str(settings.inbox_batch),
-            "SYNDICATION_INBOX_CLAIM_AFTER": str(settings.inbox_claim_after),
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
+    env.pop("REDIS_URL", None)
+    env.update(settings.to_env())
+    env["PYTHONUNBUFFERED"] = "1"
     return env
 
 

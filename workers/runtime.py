@@ -50,7 +50,12 @@ class Runtime:
     def posts(self) -> Posts:
         """The posts pipeline, built once per process so that adapters (and their HTTP
         connections, and Mastodon.py's instance facts) are reused between posts."""
-        return Posts(self.store, self.config, lease_seconds=self.settings.post_lease_seconds)
+        return Posts(
+            self.store,
+            self.config,
+            lease_seconds=self.settings.post_lease_seconds,
+            work_lease_seconds=self.settings.work_lease_seconds,
+        )
 
     @cached_property
     def feeds(self) -> FeedStorage:

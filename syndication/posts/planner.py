@@ -36,7 +36,7 @@ __all__ = ["PlanReport", "Planner", "compose"]
 log = structlog.get_logger(__name__)
 
 # How long a planner holds an article it took from the work list before another may take it.
-PLAN_LEASE = 120.0
+WORK_LEASE = 120.0
 
 
 def _key(*parts: str) -> str:
@@ -72,8 +72,16 @@ class Planner:
     """Plans posts, re-renders them on updates and retracts them on unpublish."""
 
     def __init__(
-        self, store: Store, ledger: Ledger, config: Config, adapters: Adapters, images: LeadImages
+        self,
+        store: Store,
+        ledger: Ledger,
+        config: Config,
+        adapters: Adapters,
+        images: LeadImages,
+        *,
+        lease: float = WORK_LEASE,
     ) -> None:
+        self.lease = lease
         self.store = store
         self.ledger = ledger
         self.config = config
@@ -88,7 +96,7 @@ class Planner:
         report = PlanReport()
         deadline = time.monotonic() + budget
         while time.monotonic() < deadline:
-            taken = self.work.take(time.time(), PLAN_LEASE, batch)
+            taken = self.work.take(time.time(), self.lease, batch)
             if not taken:
                 break
             for item in taken:

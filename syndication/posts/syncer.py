@@ -52,7 +52,10 @@ class Syncer:
         channels: dict[str, ChannelConfig],
         adapters: Adapters,
         outgoing: Callable[[Post], OutgoingPost],
+        *,
+        lease: float = SYNC_LEASE,
     ) -> None:
+        self.lease = lease
         self.ledger = ledger
         self.channels = channels
         self.adapters = adapters
@@ -64,7 +67,7 @@ class Syncer:
         report = SyncReport()
         deadline = time.monotonic() + budget
         while time.monotonic() < deadline:
-            taken = self.work.take(time.time(), SYNC_LEASE, batch)
+            taken = self.work.take(time.time(), self.lease, batch)
             if not taken:
                 break
             for item in taken:
