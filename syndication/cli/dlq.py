@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import click
 
 from syndication.cli._context import CliContext, err, pass_ctx, print_json, print_table
-from syndication.decoding import decode_json, is_plain, printable
+from syndication.decoding import decode_json, escape_surrogates, is_plain, printable
 from syndication.errors import EventValidationError, StoreError
 from syndication.publishing import Publisher
 from syndication.store import DeadLetter
@@ -40,7 +40,7 @@ def _pretty(raw: str) -> str:
         value = None
     else:
         if is_plain(value) and isinstance(value, dict | list):
-            return json.dumps(value, ensure_ascii=False, indent=2)
+            return escape_surrogates(json.dumps(value, ensure_ascii=False, indent=2))
     return printable(raw, keep_lines=True)
 
 

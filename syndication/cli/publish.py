@@ -213,10 +213,18 @@ def publish(
             ],
         )
         summary = f"{len(accepted)} accepted, {rejected} rejected"
-        err.print(summary + (f", {not_queued} not queued" if not_queued else ""), markup=False)
+        err.print(
+            summary + (f", {not_queued} not queued" if not_queued else ""),
+            markup=False,
+            soft_wrap=True,
+        )
     if budget.gave_up is not None:
         if not as_json:
-            err.print(f"{budget.gave_up}: publish the not-queued events again", markup=False)
+            err.print(
+                f"{budget.gave_up}: publish the not-queued events again",
+                markup=False,
+                soft_wrap=True,
+            )
         raise SystemExit(EXIT_UNREACHABLE)
     if rejected:
         raise SystemExit(1)
