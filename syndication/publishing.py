@@ -29,7 +29,8 @@ import redis
 import structlog
 
 from syndication.connection import connect
-from syndication.errors import EventValidationError, FieldError, StoreUnavailable
+from syndication.decoding import printable
+from syndication.errors import EventValidationError, FieldError, StoreError, StoreUnavailable
 from syndication.events import ParsedEvent, event_id_of
 from syndication.ingest import keep_rejected, validate
 from syndication.keys import Keys
@@ -140,7 +141,13 @@ class Publisher:
         """Validate ``raw`` (JSON text, bytes or a decoded value); raises only
         :class:`EventValidationError`."""
         if isinstance(raw, Mapping) and not isinstance(raw, dict):
-            raw = dict(raw)
+            try:
+                raw = dict(raw)
+            except Exception:  # the caller's mapping failed to iterate: still a rejection
+                kind = type(raw).__name__
+                raise EventValidationError(
+                    [FieldError("event", f"a {kind} that cannot be read as a mapping")]
+                ) from None
         return validate(raw, self.limits)
 
     def publish(
@@ -153,9 +160,9 @@ class Publisher:
     ) -> Publication:
         """Validate one event and queue it, or keep it as a dead letter (``keep``).
 
-        Never raises for invalid input or for Redis being away: the publication says
-        ``rejected`` or ``not-queued`` with the reason. Exceptions of ``append`` that are
-        not in :data:`UNREACHABLE` are the caller's bug and propagate.
+        Never raises for invalid input or for Redis being away or refusing: the
+        publication says ``rejected`` or ``not-queued`` with the reason. Other exceptions
+        of ``append`` are the caller's bug and propagate.
         """
         budget = budget or self.budget()
         try:
@@ -167,7 +174,7 @@ class Publisher:
             entry: object = self._retrying(lambda: self._append(parsed.to_json()), budget)
             status: Status = "queued"
             reason = None
-        except StoreUnavailable as exc:
+        except StoreError as exc:
             entry, status, reason = None, "not-queued", str(exc)
         return Publication(
             status,
@@ -214,7 +221,7 @@ class Publisher:
                 lambda: keep_rejected(self.store, raw, messages, source=source, limits=self.limits),
                 budget,
             )
-        except StoreUnavailable as exc:
+        except StoreError as exc:
             return Publication(
                 "rejected",
                 event_id_of(raw, self.limits),
@@ -246,6 +253,11 @@ class Publisher:
                     raise budget.gave_up from None
                 self._sleep(min(pause, left))
                 pause = min(pause * 2, _MAX_PAUSE)
+            except redis.RedisError as exc:
+                # Redis answered but refused (out of memory, read-only replica): retrying
+                # now would not help. Its messages carry no URL.
+                problem = printable(str(exc))[:200]
+                raise StoreError(f"redis: {type(exc).__name__}: {problem}") from None
             else:
                 budget.outage_since = None
                 return result
@@ -277,6 +289,7 @@ def publish(
             for the whole document). It is kept as a dead letter too, when Redis answers.
         StoreUnavailable: Redis could not be reached for ``retry_for`` seconds; the event
             was not queued. The message never holds the Redis URL.
+        StoreError: Redis refused the event (out of memory, a read-only replica).
     """
     settings = settings or get_settings()
     publisher = Publisher(_store(settings), settings.limits, nudge=nudge, retry_for=retry_for)
@@ -284,6 +297,8 @@ def publish(
     if done.status == "rejected":
         raise EventValidationError(done.errors)
     if done.status == "not-queued":
-        raise StoreUnavailable(done.reason or "redis: unreachable")
+        reason = done.reason or "redis: unreachable"
+        unreachable = reason.startswith("redis: unreachable")
+        raise StoreUnavailable(reason) if unreachable else StoreError(reason)
     publisher.nudge()
     return str(done.event_id)

@@ -15,7 +15,7 @@ from syndication.decoding import array_items, decode_json, text_of
 from syndication.errors import EventValidationError, StoreUnavailable
 from syndication.publishing import DEFAULT_RETRY_FOR, Append, Publication, Publisher
 
-# Exit status when Redis stayed unreachable: some events were not queued (or not kept).
+# Exit status when Redis stayed unreachable (or refused): some events were not queued or kept.
 EXIT_UNREACHABLE = 3
 _BOM = b"\xef\xbb\xbf"
 
@@ -160,7 +160,8 @@ def publish(
 
     Exit status: 0 every event was queued; 1 some were rejected (each kept as a dead
     letter) or, with --wait, not applied in time; 3 Redis stayed unreachable for
-    --retry-for seconds: the events marked not-queued were not queued (publish them again).
+    --retry-for seconds (or refused the writes): the events marked not-queued were not
+    queued, and rejected ones with a reason were not kept (publish them again).
     """
     items = split_documents(read_input(path))
     source = f"cli:{path}"
@@ -218,10 +219,12 @@ def publish(
             markup=False,
             soft_wrap=True,
         )
-    if budget.gave_up is not None:
+    # Rows Redis could not take: not queued, or rejected without their dead letter.
+    untaken = [p for p in done if p.status == "not-queued" or (p.reason and not p.dead_letter)]
+    if untaken:
         if not as_json:
             err.print(
-                f"{budget.gave_up}: publish the not-queued events again",
+                f"{untaken[0].reason}: publish the events marked not-queued again",
                 markup=False,
                 soft_wrap=True,
             )

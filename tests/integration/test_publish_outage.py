@@ -143,7 +143,7 @@ def test_cli_publish_reports_what_was_not_queued_and_exits_3(down_settings: Sett
 
     table = run_cli(down_settings, "publish", "-", "--retry-for", "0", input=events(3))
     assert table.exit_code == 3 and "not-queued" in table.stdout
-    assert "publish the not-queued events again" in table.stderr
+    assert "publish the events marked not-queued again" in table.stderr
     assert PASSWORD not in table.output
 
 
@@ -201,3 +201,24 @@ def test_http_answers_503_with_json_while_redis_is_down_then_202(
     assert response.status_code == 202 and response.json()["event_id"] == "evt-hostile-1"
     assert call(app, "POST", "/events", content=bad, headers=signed(bad)).status_code == 422
     assert store.inbox_length() == 1 and store.count_dead_letters() == 1
+
+
+def test_a_redis_that_refuses_writes_is_reported_per_event_not_raised(
+    down_settings: Settings, server: RedisServer
+) -> None:
+    """Out of memory (maxmemory reached, noeviction): the CLI lists the events as not queued
+    with Redis's answer and exits 3 at once; Python gets a StoreError."""
+    server.start()
+    client = redis.Redis.from_url(server.url)
+    client.config_set("maxmemory", 1)
+    client.close()
+    result = run_cli(down_settings, "publish", "-", "--json", "--retry-for", "30", input=events(1))
+    assert result.exit_code == 3, result.output
+    [row] = json.loads(result.stdout)["events"]
+    assert row["status"] == "not-queued"
+    assert row["reason"] == (
+        "redis: OutOfMemoryError: command not allowed when used memory > 'maxmemory'."
+    )
+    with pytest.raises(syndication.StoreError, match="OutOfMemoryError") as caught:
+        syndication.publish(hostile_base(2), settings=down_settings)
+    assert not isinstance(caught.value, syndication.StoreUnavailable)
