@@ -203,6 +203,23 @@ def array_items(text: str) -> list[str] | None:
     return items if not text[pos + 1 :].strip(" \t\n\r") else None
 
 
+def json_kind(value: object) -> str:
+    """What kind of JSON value ``value`` is, for messages (``an array``, ``null``...)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float | Unrepresentable):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return f"a {type(value).__name__}"
+
+
 # --- checking decoded values ---------------------------------------------------------------
 def _scalar_problem(value: object) -> str | None:
     if value is None or isinstance(value, str | bool):

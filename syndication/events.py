@@ -36,7 +36,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from slugify import slugify
 
-from syndication.decoding import check_value, decode_json, join_path
+from syndication.decoding import check_value, decode_json, join_path, json_kind
 from syndication.errors import EventValidationError, FieldError
 from syndication.settings import Limits
 
@@ -50,6 +50,10 @@ _RFC3339 = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?(?P<offset>[Zz]|[+-]\d{2}:\d{2})?"
 )
 _DEFAULT_LIMITS = Limits()
+# The years an event's times may fall in.
+YEARS = (1900, 2200)
+# Warnings listed per event (then counted).
+MAX_WARNINGS = 20
 
 # Tags and attributes kept in article HTML: the usual text markup plus images, figures,
 # captions and links. Scripts, styles, iframes and every on* handler are dropped.
@@ -137,9 +141,18 @@ def _rfc3339(value: object) -> datetime:
             "naive_datetime", "naive time: RFC 3339 needs an offset such as Z or +07:00"
         )
     try:
-        return datetime.fromisoformat(value.strip().replace("z", "Z").replace("t", "T"))
+        parsed = datetime.fromisoformat(value.strip().replace("z", "Z").replace("t", "T"))
     except ValueError:
         raise PydanticCustomError("datetime", "not a valid date-time") from None
+    # Near years 1 and 9999 converting to UTC or adding a delay overflows (OverflowError in
+    # rendering and scheduling); no news event is dated that far out anyway.
+    if not YEARS[0] <= parsed.year <= YEARS[1]:
+        raise PydanticCustomError(
+            "datetime_range",
+            "not a plausible date: years {first} to {last}",
+            {"first": YEARS[0], "last": YEARS[1]},
+        )
+    return parsed
 
 
 def _language(value: str) -> str:
@@ -448,7 +461,7 @@ def parse_event(raw: object, limits: Limits | None = None) -> ParsedEvent:
             else, whatever ``raw`` is).
     """
     if not isinstance(raw, dict):
-        got = "an array" if isinstance(raw, list | tuple) else _json_kind(raw)
+        got = json_kind(raw)
         raise EventValidationError([FieldError("event", f"expected a JSON object, got {got}")])
     problems = check_value(raw)
     if problems:
@@ -468,23 +481,14 @@ def parse_event(raw: object, limits: Limits | None = None) -> ParsedEvent:
         )
     warnings: list[str] = []
     cleaned = _clean_tree(raw, "", warnings)
+    if len(warnings) > MAX_WARNINGS:
+        more = len(warnings) - MAX_WARNINGS
+        warnings = [*warnings[:MAX_WARNINGS], f"event: {more} more warning(s) not listed"]
     try:
         event = _MODELS[kind].model_validate(cleaned, context={"limits": limits or _DEFAULT_LIMITS})
     except ValidationError as exc:
         raise EventValidationError(_errors_from(exc)) from None
     return ParsedEvent(event, tuple(warnings))
-
-
-def _json_kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return f"a {type(value).__name__}"
 
 
 def parse_event_json(data: str | bytes, limits: Limits | None = None) -> ParsedEvent:
