@@ -217,6 +217,24 @@ def test_cli_publish_keeps_each_line_of_a_hostile_file_as_sent(
     assert store.inbox_length() == 1
 
 
+def test_backfill_rejects_hostile_lines_one_by_one(
+    runner_settings: list[str], store: Store, tmp_path: Path
+) -> None:
+    """`syndication backfill` on a file of hostile lines keeps each as a dead letter and
+    applies the good one, with no traceback."""
+    good = json.dumps(hostile_base(5), ensure_ascii=False).encode()
+    lines = [h.body for h in CORPUS if h.body.strip()] + [good]
+    path = tmp_path / "history.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + b"\n".join(lines) + b"\n")
+    result = run_cli(runner_settings, "backfill", str(path), "--json", "--rate", "100000")
+    assert result.exit_code == 1, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["applied"], summary["rejected"]) == (1, len(lines) - 1)
+    assert store.count_dead_letters() == len(lines) - 1
+    for letter in store.dead_letters(limit=1000):
+        assert letter.errors and all(": " in e for e in letter.errors)
+
+
 def test_cli_publish_of_an_empty_array_is_an_empty_batch(runner_settings: list[str]) -> None:
     """An array is a batch of events: an empty one publishes nothing and is no error."""
     result = run_cli(runner_settings, "publish", "-", "--json", input=b"[]")
@@ -345,4 +363,8 @@ def test_a_real_worker_dead_letters_every_hostile_xadd(
     assert no_event.errors[0].startswith("event: required")
     for letter in letters:
         assert_dlq_reads(runner_settings, letter)
+    replayed = run_cli(runner_settings, "dlq", "replay", "--all", "--json")
+    assert replayed.exit_code == 1  # each is still invalid, and stays as it was
+    assert json.loads(replayed.stdout)["invalid"] == total
+    assert store.count_dead_letters() == total
     assert "Traceback" not in worker.output()
