@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from starlette.applications import Starlette
 
 import syndication
+from feeds.catalog import feed_indexer
 from syndication.cli import cli
 from syndication.config import Config
 from syndication.inbox import drain_inbox
@@ -312,7 +313,7 @@ def test_http_never_answers_5xx_to_hostile_bodies(
 def ingestor(store: Store, config: Config, settings: Settings) -> Iterator[Ingestor]:
     """What a worker's drain uses, in-process (the same function, without Celery)."""
     store.ensure_inbox_group()
-    yield Ingestor(store, config, settings.limits)
+    yield Ingestor(store, feed_indexer(config.feeds), settings.limits)
 
 
 @FEW
