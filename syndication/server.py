@@ -259,7 +259,8 @@ def openapi_document() -> dict[str, Any]:
                 "413": {"description": "Body larger than the event size limit.", "content": errors},
                 "422": {"description": "Invalid event; kept as a dead letter.", "content": errors},
                 "503": {
-                    "description": "No webhook secret configured, or queue down.",
+                    "description": "No webhook secret configured, or Redis unreachable "
+                    "(nothing was kept: send it again).",
                     "content": errors,
                 },
             },

@@ -236,6 +236,18 @@ def test_backfill_rejects_hostile_lines_one_by_one(
         assert letter.errors and all(": " in e for e in letter.errors)
 
 
+def test_cli_publish_via_celery_rejects_and_keeps_the_same_way(
+    runner_settings: list[str], store: Store
+) -> None:
+    """`--via celery` shares the path: the hostile event is kept, the valid one is sent."""
+    body = b"\n".join([CORPUS[0].body, json.dumps(hostile_base(9)).encode()])
+    result = run_cli(runner_settings, "publish", "-", "--json", "--via", "celery", input=body)
+    assert result.exit_code == 1, result.output
+    rows = json.loads(result.stdout)["events"]
+    assert [r["status"] for r in rows] == ["rejected", "queued"]
+    assert store.count_dead_letters() == 1 and store.inbox_length() == 0
+
+
 def test_cli_publish_of_an_empty_array_is_an_empty_batch(runner_settings: list[str]) -> None:
     """An array is a batch of events: an empty one publishes nothing and is no error."""
     result = run_cli(runner_settings, "publish", "-", "--json", input=b"[]")
