@@ -405,9 +405,7 @@ def _image_skipped(post: Any) -> bool:
 
 def _publish(ctx: Any, events: list[dict[str, Any]]) -> None:
     """Hand events over the way every producer does (validate, inbox, nudge)."""
-    publisher = Publisher(
-        ctx.store, ctx.settings.limits, nudge=lambda: ctx.app.send_task("syndication.drain_inbox")
-    )
+    publisher = Publisher(ctx.store, ctx.settings.limits, nudge=ctx.nudge_drain)
     for done in publisher.publish_all(events, source="demo"):
         if done.status != "queued":
             why = "; ".join(map(str, done.errors)) or done.reason

@@ -64,6 +64,10 @@ class CliContext:
 
         return create_app(self.settings, self.config)
 
+    def nudge_drain(self) -> object:
+        """Ask a worker to drain the inbox now (the producers' nudge; beat does it anyway)."""
+        return self.app.send_task("syndication.drain_inbox")
+
 
 pass_ctx = click.make_pass_decorator(CliContext, ensure=True)
 out = Console(soft_wrap=True)

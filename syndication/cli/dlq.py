@@ -125,7 +125,7 @@ def replay(ctx: CliContext, dl_id: str | None, replay_all: bool, as_json: bool) 
     publisher = Publisher(
         ctx.store,
         ctx.settings.limits,
-        nudge=lambda: ctx.app.send_task("syndication.drain_inbox"),
+        nudge=ctx.nudge_drain,
         retry_for=0,
     )
     results: list[dict[str, object]] = []

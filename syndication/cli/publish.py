@@ -169,7 +169,7 @@ def publish(
         ctx.store,
         ctx.settings.limits,
         append=_celery_append(ctx, source) if via == "celery" else None,
-        nudge=(lambda: ctx.app.send_task("syndication.drain_inbox")) if via == "inbox" else None,
+        nudge=ctx.nudge_drain if via == "inbox" else None,
         retry_for=retry_for,
     )
     budget = publisher.budget()
