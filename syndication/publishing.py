@@ -281,8 +281,8 @@ def publish(
     """Validate ``event`` and queue it for the workers; return its id.
 
     ``event`` is a mapping, or JSON text or bytes. A worker drains the inbox within a beat
-    tick (a second); pass ``nudge`` (for instance ``lambda:
-    app.send_task("syndication.drain_inbox")``) to have it drained at once.
+    tick (a second); pass ``nudge`` (for instance ``lambda: DRAIN_INBOX.send(app)``, from
+    ``workers.handles``) to have it drained at once.
 
     Raises:
         EventValidationError: the event is invalid; each error names its field (``event``

@@ -92,7 +92,7 @@ class DrainNudge:
         self._app: Any = None
         self._lock = threading.Lock()
 
-    def __call__(self) -> object:
+    def __call__(self) -> None:
         """Send the nudge; blocking (call it from a worker thread)."""
         if self._app is None:
             with self._lock:
@@ -100,7 +100,9 @@ class DrainNudge:
                     from workers.app import create_app as create_celery_app
 
                     self._app = create_celery_app(self._settings, self._config)
-        return self._app.send_task("syndication.drain_inbox")
+        from workers.handles import DRAIN_INBOX
+
+        DRAIN_INBOX.send(self._app)
 
 
 async def _read_limited(request: Request, limit: int) -> bytes | None:

@@ -64,9 +64,11 @@ class CliContext:
 
         return create_app(self.settings, self.config)
 
-    def nudge_drain(self) -> object:
+    def nudge_drain(self) -> None:
         """Ask a worker to drain the inbox now (the producers' nudge; beat does it anyway)."""
-        return self.app.send_task("syndication.drain_inbox")
+        from workers.handles import DRAIN_INBOX
+
+        DRAIN_INBOX.send(self.app)
 
 
 pass_ctx = click.make_pass_decorator(CliContext, ensure=True)

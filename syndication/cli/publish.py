@@ -103,9 +103,12 @@ def _celery_append(ctx: CliContext, source: str) -> Append:
     """Send one ``ingest`` task per event instead of appending to the inbox."""
     from kombu.exceptions import OperationalError
 
+    from workers.handles import INGEST
+
     def append(body: dict[str, Any]) -> object:
         try:
-            return ctx.app.send_task("syndication.ingest", (body,), kwargs={"source": source}).id
+            INGEST.send(ctx.app, body, source)
+            return None
         except OperationalError as exc:
             raise StoreUnavailable(f"broker: unreachable ({type(exc).__name__})") from None
 
