@@ -8,6 +8,7 @@ from syndication.errors import (
     PlatformError,
     RateLimited,
     StoreError,
+    StoreUnavailable,
     SyndicationError,
     TransientError,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "RateLimited",
     "Settings",
     "StoreError",
+    "StoreUnavailable",
     "SyndicationError",
     "TransientError",
     "get_settings",

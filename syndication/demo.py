@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 from pydantic import SecretStr
 
-from syndication.publishing import queue_event
+from syndication.publishing import Publisher
 from syndication.settings import Settings
 
 SANDBOX_SECRETS = {
@@ -237,7 +237,6 @@ def run_demo(
     from syndication.connection import redacted, redis_url
     from syndication.posts.ledger import Ledger, PostStatus
     from syndication.worklist import WorkList
-    from workers.handles import DRAIN_INBOX
 
     data = settings.data_dir.resolve()
     config_dir = data / "demo-config"
@@ -315,10 +314,7 @@ def run_demo(
             for line in samples.read_text(encoding="utf-8").splitlines()
             if line.strip()
         ]
-        for event in lines:
-            event = images.localise(event)
-            queue_event(ctx.store, event)
-        DRAIN_INBOX.send(ctx.app)
+        _publish(ctx, [images.localise(event) for event in lines])
         _say(f"published {len(lines)} sample events; waiting for the worker...")
         ids = [e["id"] for e in lines]
         deadline = time.monotonic() + 90
@@ -413,13 +409,21 @@ def _image_skipped(post: Any) -> bool:
     return any("image skipped" in str(h.get("note", "")) for h in post.history)
 
 
+def _publish(ctx: Any, events: list[dict[str, Any]]) -> None:
+    """Hand events over the way every producer does (validate, inbox, nudge)."""
+    publisher = Publisher(ctx.store, ctx.settings.limits, nudge=ctx.nudge_drain)
+    for done in publisher.publish_all(events, source="demo"):
+        if done.status != "queued":
+            why = "; ".join(map(str, done.errors)) or done.reason
+            _say(f"event {done.event_id} {done.status}: {why}")
+
+
 def _lifecycle(ctx: Any, ledger: Any, docs: Any, lines: list[dict[str, Any]]) -> None:
     """An update and a retraction after the posts went out: feeds follow, posts are edited
     where the platform can and deleted where the channel asks."""
     import copy
 
     from syndication.worklist import WorkList
-    from workers.handles import DRAIN_INBOX
 
     first, second = lines[0], lines[5]
     update = copy.deepcopy(first)
@@ -432,9 +436,7 @@ def _lifecycle(ctx: Any, ledger: Any, docs: Any, lines: list[dict[str, Any]]) ->
         "occurred_at": "2026-11-25T09:05:00+07:00",
         "article": {"id": second["article"]["id"]},
     }
-    for event in (update, retract):
-        queue_event(ctx.store, event)
-    DRAIN_INBOX.send(ctx.app)
+    _publish(ctx, [update, retract])
     updated_id, retracted_id = first["article"]["id"], second["article"]["id"]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -6,6 +6,7 @@
     ├── EventValidationError      an event failed validation (carries field-named errors)
     ├── ConfigError               config/*.yaml is invalid (file, dotted path, problem)
     ├── StoreError                Redis state is not what an operation needs
+    │   └── StoreUnavailable      Redis could not be reached (for as long as we retried)
     └── PlatformError             a social platform refused or failed a call
         ├── TransientError        outage, 5xx, timeout, connection refused: retry later
         │   └── RateLimited       429 or a quota: retry after ``retry_after`` seconds
@@ -52,6 +53,10 @@ class ConfigError(SyndicationError):
 
 class StoreError(SyndicationError):
     """Redis holds no such thing, or not in the state the operation needs."""
+
+
+class StoreUnavailable(StoreError):
+    """Redis could not be reached; the message names the error type, never the URL."""
 
 
 class PlatformError(SyndicationError):

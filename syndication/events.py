@@ -4,14 +4,15 @@ An event is JSON (see DESIGN.md). :func:`parse_event` turns any decoded JSON val
 :class:`ParsedEvent` or raises :class:`~syndication.errors.EventValidationError` whose
 errors each name a dotted field path (``article.image.url: not an absolute http(s) URL``).
 
-Before validation every string is normalised to NFC and stripped of characters that XML 1.0
-forbids (each removal is reported as a warning), so that nothing downstream (feedgen, JSON
-Feed, platform APIs) can fail on text. ``content_html`` is sanitised with nh3.
+Before validation the document is checked as plain JSON by :mod:`syndication.decoding`
+(depth, repeated keys, numbers, types: hostile input is rejected by field, never crashes);
+then every string is normalised to NFC and stripped of characters that XML 1.0 forbids, lone
+surrogates included (each removal is reported as a warning), so that nothing downstream
+(feedgen, JSON Feed, platform APIs) can fail on text. ``content_html`` is sanitised with nh3.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -35,6 +36,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from slugify import slugify
 
+from syndication.decoding import check_value, decode_json, join_path, json_kind
 from syndication.errors import EventValidationError, FieldError
 from syndication.settings import Limits
 
@@ -48,6 +50,10 @@ _RFC3339 = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?(?P<offset>[Zz]|[+-]\d{2}:\d{2})?"
 )
 _DEFAULT_LIMITS = Limits()
+# The years an event's times may fall in.
+YEARS = (1900, 2200)
+# Warnings listed per event (then counted).
+MAX_WARNINGS = 20
 
 # Tags and attributes kept in article HTML: the usual text markup plus images, figures,
 # captions and links. Scripts, styles, iframes and every on* handler are dropped.
@@ -135,9 +141,18 @@ def _rfc3339(value: object) -> datetime:
             "naive_datetime", "naive time: RFC 3339 needs an offset such as Z or +07:00"
         )
     try:
-        return datetime.fromisoformat(value.strip().replace("z", "Z").replace("t", "T"))
+        parsed = datetime.fromisoformat(value.strip().replace("z", "Z").replace("t", "T"))
     except ValueError:
         raise PydanticCustomError("datetime", "not a valid date-time") from None
+    # Near years 1 and 9999 converting to UTC or adding a delay overflows (OverflowError in
+    # rendering and scheduling); no news event is dated that far out anyway.
+    if not YEARS[0] <= parsed.year <= YEARS[1]:
+        raise PydanticCustomError(
+            "datetime_range",
+            "not a plausible date: years {first} to {last}",
+            {"first": YEARS[0], "last": YEARS[1]},
+        )
+    return parsed
 
 
 def _language(value: str) -> str:
@@ -352,9 +367,8 @@ def _clean_tree(value: object, path: str, warnings: list[str]) -> object:
             warnings.append(f"{path}: removed {removed} character(s) not allowed in XML")
         return cleaned
     if isinstance(value, dict):
-        return {
-            k: _clean_tree(v, f"{path}.{k}" if path else str(k), warnings) for k, v in value.items()
-        }
+        # Depth is bounded by check_value before this recursion runs.
+        return {k: _clean_tree(v, join_path(path, k), warnings) for k, v in value.items()}
     if isinstance(value, list):
         return [_clean_tree(v, f"{path}[{i}]", warnings) for i, v in enumerate(value)]
     return value
@@ -368,7 +382,7 @@ def _path(loc: tuple[int | str, ...]) -> str:
         elif part.startswith(("function-", "lax-", "strict-")) or part in ("str", "int", "none"):
             continue  # pydantic's internal union branch names, not fields
         else:
-            out += f".{part}" if out else part
+            out = join_path(out, part)
     return out or "event"
 
 
@@ -387,10 +401,14 @@ _MESSAGES = {
 }
 
 
+# Errors listed per event; a payload of 100,000 bad authors gets the first ones and a count.
+MAX_ERRORS = 50
+
+
 def _errors_from(exc: ValidationError) -> list[FieldError]:
     errors: list[FieldError] = []
     seen: set[tuple[str, str]] = set()
-    for err in exc.errors(include_url=False):
+    for err in exc.errors(include_url=False, include_input=False):
         template = _MESSAGES.get(err["type"])
         ctx = err.get("ctx") or {}
         message = template.format(**ctx) if template else err["msg"]
@@ -398,31 +416,74 @@ def _errors_from(exc: ValidationError) -> list[FieldError]:
         if key not in seen:
             seen.add(key)
             errors.append(FieldError(*key))
+    if len(errors) > MAX_ERRORS:
+        more = len(errors) - MAX_ERRORS
+        errors = [*errors[:MAX_ERRORS], FieldError("event", f"{more} more error(s) not listed")]
     return errors
+
+
+def is_event_id(value: object, limits: Limits | None = None) -> bool:
+    """Whether ``value`` follows the id rule exactly (safe to put in a Redis key)."""
+    return (
+        isinstance(value, str)
+        and len(value) <= (limits or _DEFAULT_LIMITS).id_length
+        and _ID.fullmatch(value) is not None
+    )
+
+
+def event_id_of(raw: object, limits: Limits | None = None) -> str | None:
+    """The id a rejected payload claims, when it is a valid id; else None.
+
+    Reads raw text without trusting it (bounded size, no recursion); an id given twice
+    is ambiguous, so it counts as none.
+    """
+    limits = limits or _DEFAULT_LIMITS
+    if isinstance(raw, str | bytes | bytearray | memoryview):
+        data = raw if isinstance(raw, str) else bytes(raw)
+        if len(data) > limits.event_bytes:
+            return None
+        try:
+            raw = decode_json(data)
+        except EventValidationError:
+            return None
+    if not isinstance(raw, dict) or "id" in getattr(raw, "duplicates", ()):
+        return None
+    value = raw.get("id")
+    claimed = value.strip() if isinstance(value, str) else None
+    return claimed if is_event_id(claimed, limits) else None
 
 
 def parse_event(raw: object, limits: Limits | None = None) -> ParsedEvent:
     """Validate one decoded JSON value as an event.
 
     Raises:
-        EventValidationError: with one field-named error per problem found.
+        EventValidationError: with one field-named error per problem found (and nothing
+            else, whatever ``raw`` is).
     """
     if not isinstance(raw, dict):
-        raise EventValidationError([FieldError("event", "expected a JSON object")])
+        got = json_kind(raw)
+        raise EventValidationError([FieldError("event", f"expected a JSON object, got {got}")])
+    problems = check_value(raw)
+    if problems:
+        raise EventValidationError(problems)
     kind = raw.get("type")
     if kind is None:
         raise EventValidationError([FieldError("type", "required")])
     if not isinstance(kind, str) or kind not in _MODELS:
+        shown = repr(kind) if isinstance(kind, str) and len(kind) <= 60 else "given"
         raise EventValidationError(
             [
                 FieldError(
                     "type",
-                    f"unknown event type {kind!r} (expected one of {', '.join(EVENT_TYPES)})",
+                    f"unknown event type {shown} (expected one of {', '.join(EVENT_TYPES)})",
                 )
             ]
         )
     warnings: list[str] = []
     cleaned = _clean_tree(raw, "", warnings)
+    if len(warnings) > MAX_WARNINGS:
+        more = len(warnings) - MAX_WARNINGS
+        warnings = [*warnings[:MAX_WARNINGS], f"event: {more} more warning(s) not listed"]
     try:
         event = _MODELS[kind].model_validate(cleaned, context={"limits": limits or _DEFAULT_LIMITS})
     except ValidationError as exc:
@@ -431,15 +492,12 @@ def parse_event(raw: object, limits: Limits | None = None) -> ParsedEvent:
 
 
 def parse_event_json(data: str | bytes, limits: Limits | None = None) -> ParsedEvent:
-    """Decode and validate one JSON document as an event."""
+    """Decode and validate one JSON document (UTF-8 bytes or text) as an event."""
     limits = limits or _DEFAULT_LIMITS
-    size = len(data.encode() if isinstance(data, str) else data)
+    # Lone surrogates cannot be encoded strictly; they are counted as UTF-8 would carry them.
+    size = len(data) if isinstance(data, bytes) else len(data.encode("utf-8", "surrogatepass"))
     if size > limits.event_bytes:
         raise EventValidationError(
             [FieldError("event", f"too large: {size} bytes, at most {limits.event_bytes}")]
         )
-    try:
-        raw = json.loads(data)
-    except (ValueError, RecursionError) as exc:
-        raise EventValidationError([FieldError("event", f"not valid JSON ({exc})")]) from None
-    return parse_event(raw, limits)
+    return parse_event(decode_json(data), limits)

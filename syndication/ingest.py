@@ -8,7 +8,6 @@ can bypass the edge.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from syndication.events import (
     Article,
     ArticleUnpublished,
     ParsedEvent,
+    event_id_of,
     parse_event,
     parse_event_json,
 )
@@ -51,30 +51,46 @@ class Outcome:
         return {k: v for k, v in self.__dict__.items() if v not in (None, ())}
 
 
-def _raw_text(raw: object) -> str:
-    if isinstance(raw, str | bytes):
-        return raw.decode(errors="replace") if isinstance(raw, bytes) else raw
-    try:
-        return json.dumps(raw, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return repr(raw)
-
-
-def _event_id_of(raw: object) -> str | None:
-    if isinstance(raw, str | bytes):
-        try:
-            raw = json.loads(raw)
-        except ValueError:
-            return None
-    value = raw.get("id") if isinstance(raw, dict) else None
-    return value if isinstance(value, str) and 0 < len(value) <= 200 else None
-
-
 def validate(raw: object, limits: Limits) -> ParsedEvent:
-    """Parse ``raw`` (JSON text, bytes, or a decoded value) into a valid event."""
+    """Parse ``raw`` (JSON text, bytes, or a decoded value) into a valid event.
+
+    Raises:
+        EventValidationError: whatever ``raw`` is; nothing else.
+    """
+    if isinstance(raw, bytearray | memoryview):
+        raw = bytes(raw)
     if isinstance(raw, str | bytes):
         return parse_event_json(raw, limits)
     return parse_event(raw, limits)
+
+
+def keep_rejected(
+    store: Store,
+    raw: object,
+    errors: Sequence[FieldError | str],
+    *,
+    source: str,
+    limits: Limits,
+    now: float | None = None,
+) -> tuple[str, str | None]:
+    """Keep a rejected payload as a dead letter; return its id and the event id it claims.
+
+    The one place every entry (CLI, Python, HTTP, inbox, ingest task) keeps what it
+    refused: the raw payload is kept escaped and bounded, and the claimed event id only
+    when it follows the id rule.
+    """
+    event_id = event_id_of(raw, limits)
+    dl_id = store.add_dead_letter(
+        raw, errors, source=source, event_id=event_id, now=now, raw_limit=limits.event_bytes
+    )
+    log.warning(
+        "event.rejected",
+        event_id=event_id,
+        dead_letter=dl_id,
+        source=source,
+        errors=[str(e) for e in errors][:5],
+    )
+    return dl_id, event_id
 
 
 # Which feeds an article belongs in (``feeds.catalog.feed_indexer`` builds one from config):
@@ -107,16 +123,8 @@ class Ingestor:
         self, raw: object, errors: Sequence[FieldError | str], source: str, now: float | None = None
     ) -> Outcome:
         """Keep an invalid event as a dead letter and report it."""
-        event_id = _event_id_of(raw)
-        dl_id = self.store.add_dead_letter(
-            _raw_text(raw), errors, source=source, event_id=event_id, now=now
-        )
-        log.warning(
-            "event.rejected",
-            event_id=event_id,
-            dead_letter=dl_id,
-            source=source,
-            errors=[str(e) for e in errors][:5],
+        dl_id, event_id = keep_rejected(
+            self.store, raw, errors, source=source, limits=self.limits, now=now
         )
         return Outcome(
             "rejected", event_id, errors=tuple(str(e) for e in errors), dead_letter=dl_id

@@ -1,7 +1,7 @@
 """``syndication serve``: the ASGI app that serves feeds and takes signed events over HTTP.
 
 Endpoints: ``GET|HEAD /feeds/...`` (rendered documents, read from Redis, never rendered here),
-``POST /events`` (HMAC-signed event JSON, queued for the ingest task), ``GET /healthz``,
+``POST /events`` (HMAC-signed event JSON, queued in the inbox stream), ``GET /healthz``,
 ``GET /readyz``, ``GET /metrics`` and ``GET /openapi.json``.
 
 Feed requests skip Starlette's router and middleware entirely: they go straight to
@@ -10,6 +10,7 @@ Feed requests skip Starlette's router and middleware entirely: they go straight 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import threading
@@ -27,17 +28,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from feeds.catalog import feed_indexer
 from feeds.documents import DocumentStore
 from feeds.serving import DocumentCache, FeedEndpoint
 from syndication import metrics
 from syndication.config import Config
 from syndication.connection import connect
-from syndication.errors import EventValidationError
-from syndication.events import ArticleEvent, parse_event_json
-from syndication.ingest import Ingestor
+from syndication.events import ArticleEvent
 from syndication.keys import QUEUES, Keys
-from syndication.publishing import queue_event
+from syndication.publishing import Publisher
 from syndication.settings import Settings
 from syndication.store import Store
 
@@ -52,6 +50,9 @@ HEARTBEAT_STALE = 60.0
 BACKLOG_LIMIT = 10_000
 FRESHNESS_TTL = 1.0
 READY_TIMEOUT = 3.0
+# Seconds POST /events waits for an unreachable Redis before answering 503 (the sender
+# retries; holding its request longer only ties up a thread).
+EVENT_RETRY_FOR = 1.0
 
 
 # --- signed events ---------------------------------------------------------------------------
@@ -78,31 +79,30 @@ def is_signature_valid(secret: bytes, timestamp: str, body: bytes, signature: st
     return hmac.compare_digest(expected, signature.strip().lower().encode("latin-1"))
 
 
-class InboxEnqueue:
-    """Queue a valid event in the inbox stream and nudge a drain (the Celery app made lazily).
+class DrainNudge:
+    """Send a ``syndication.drain_inbox`` message, the Celery app made lazily on first use.
 
-    The stream entry is what makes the event durable; the ``drain_inbox`` message only saves
-    waiting for beat's next tick, so losing it loses nothing.
+    The inbox entry is what makes an event durable; this message only saves waiting for
+    beat's next tick, so losing it loses nothing.
     """
 
-    def __init__(self, settings: Settings, config: Config, store: Store) -> None:
+    def __init__(self, settings: Settings, config: Config) -> None:
         self._settings = settings
         self._config = config
-        self._store = store
         self._app: Any = None
         self._lock = threading.Lock()
 
-    def __call__(self, event: dict[str, Any]) -> object:
-        """Send one event; blocking (call it from a worker thread)."""
+    def __call__(self) -> None:
+        """Send the nudge; blocking (call it from a worker thread)."""
         if self._app is None:
             with self._lock:
                 if self._app is None:
                     from workers.app import create_app as create_celery_app
 
                     self._app = create_celery_app(self._settings, self._config)
-        entry = queue_event(self._store, event)
-        self._app.send_task("syndication.drain_inbox")
-        return entry
+        from workers.handles import DRAIN_INBOX
+
+        DRAIN_INBOX.send(self._app)
 
 
 async def _read_limited(request: Request, limit: int) -> bytes | None:
@@ -261,7 +261,8 @@ def openapi_document() -> dict[str, Any]:
                 "413": {"description": "Body larger than the event size limit.", "content": errors},
                 "422": {"description": "Invalid event; kept as a dead letter.", "content": errors},
                 "503": {
-                    "description": "No webhook secret configured, or queue down.",
+                    "description": "No webhook secret configured, or Redis unreachable "
+                    "(nothing was kept: send it again).",
                     "content": errors,
                 },
             },
@@ -329,7 +330,7 @@ def create_app(
 
     Args:
         enqueue: called (in a worker thread) with each valid event's JSON; defaults to
-            sending the ``syndication.ingest`` Celery task.
+            appending it to the inbox stream and nudging a drain.
         store: the Redis store; made from ``settings`` when omitted.
         freshness_ttl: seconds a served document is trusted without asking Redis; 0 checks
             its ETag on every request.
@@ -341,8 +342,13 @@ def create_app(
     store = store or Store(
         connect(settings), Keys(settings.prefix), event_memory_seconds=settings.event_memory_seconds
     )
-    enqueue = enqueue or InboxEnqueue(settings, config, store)
-    ingestor = Ingestor(store, feed_indexer(config.feeds), settings.limits)
+    publisher = Publisher(
+        store,
+        settings.limits,
+        append=enqueue,
+        nudge=None if enqueue else DrainNudge(settings, config),
+        retry_for=EVENT_RETRY_FOR,
+    )
     if post_counts is None:
         post_counts = _ledger_counts(store)
     collector = metrics.RedisCollector(store, post_counts=post_counts)
@@ -374,26 +380,29 @@ def create_app(
         if not is_signature_valid(secret.encode(), timestamp, body, signature):
             return _reject(401, "bad_signature", f"{SIGNATURE_HEADER}: does not match the body")
         try:
-            parsed = parse_event_json(body, settings.limits)
-        except EventValidationError as exc:
             # Only signed requests get here, so a stranger cannot fill the dead-letter store.
-            outcome = await anyio.to_thread.run_sync(ingestor.reject, body, exc.errors, "http")
-            metrics.EVENTS_REJECTED.labels("invalid").inc()
-            metrics.HTTP_REQUESTS.labels("/events", "422").inc()
-            document: dict[str, Any] = {"errors": list(outcome.errors)}
-            document.update(event_id=outcome.event_id, dead_letter=outcome.dead_letter)
-            return JSONResponse(document, status_code=422)
-        event_id = parsed.event.id
-        try:
-            await anyio.to_thread.run_sync(enqueue, parsed.to_json())
+            done = await anyio.to_thread.run_sync(
+                functools.partial(publisher.publish, body, source="http")
+            )
         except Exception:
             # The sender keeps the event and retries on 503; the cause is logged here once.
-            log.exception("event.queue_failed", event_id=event_id)
+            log.exception("event.queue_failed")
             return _reject(503, "queue_error", "queue: could not queue the event; retry later")
+        if done.status == "rejected" and done.dead_letter:
+            metrics.EVENTS_REJECTED.labels("invalid").inc()
+            metrics.HTTP_REQUESTS.labels("/events", "422").inc()
+            document: dict[str, Any] = {"errors": [str(e) for e in done.errors]}
+            document.update(event_id=done.event_id, dead_letter=done.dead_letter)
+            return JSONResponse(document, status_code=422)
+        if done.status != "queued":
+            # Redis is away: nothing was kept, so the sender must send it again.
+            log.warning("event.not_kept", event_id=done.event_id, reason=done.reason)
+            return _reject(503, "redis_unreachable", "queue: Redis unreachable; retry later")
+        await anyio.to_thread.run_sync(publisher.nudge)
         metrics.EVENTS_ACCEPTED.labels("http").inc()
         metrics.HTTP_REQUESTS.labels("/events", "202").inc()
-        log.info("event.queued", event_id=event_id, source="http", bytes=len(body))
-        return JSONResponse({"event_id": event_id, "status": "queued"}, status_code=202)
+        log.info("event.queued", event_id=done.event_id, source="http", bytes=len(body))
+        return JSONResponse({"event_id": done.event_id, "status": "queued"}, status_code=202)
 
     async def healthz(request: Request) -> Response:
         metrics.HTTP_REQUESTS.labels("/healthz", "200").inc()

@@ -17,8 +17,9 @@ from typing import Any, Literal
 
 import redis
 
+from syndication.decoding import printable, raw_text
 from syndication.errors import FieldError, StoreError
-from syndication.events import Article, ArticleUnpublished, ParsedEvent
+from syndication.events import Article, ArticleUnpublished, ParsedEvent, is_event_id
 from syndication.keys import Keys
 
 # Stored articles were sanitised on the way in; re-reading them skips the HTML sanitiser.
@@ -35,6 +36,13 @@ local function owe(zkey, gkey, item, now)
   redis.call('HINCRBY', gkey, item, 1)
 end
 """
+
+# A dead letter keeps at most this much of its raw payload (the default largest event), this
+# many errors, and this much of each error and of its source.
+DEAD_LETTER_RAW_BYTES = 1_048_576
+_ERRORS_KEPT = 60
+_ERROR_CHARS = 2_000
+_SOURCE_CHARS = 500
 
 # KEYS: seen, article, meta, article_feeds, all_articles, story, dirty, status, then the
 #       sorted set and generation hash of every stage the applied event owes work to.
@@ -139,6 +147,8 @@ class DeadLetter:
     at: float
     event_id: str | None = None
     replays: int = 0
+    # What was done to store the raw payload as text (escaped, cut), when anything was.
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -424,23 +434,35 @@ class Store:
     # --- dead letters --------------------------------------------------------------------
     def add_dead_letter(
         self,
-        raw: str,
+        raw: object,
         errors: Sequence[FieldError | str],
         *,
         source: str,
         event_id: str | None = None,
         now: float | None = None,
+        raw_limit: int = DEAD_LETTER_RAW_BYTES,
     ) -> str:
-        """Keep a rejected event with its errors, source and time; return its id."""
+        """Keep a rejected payload with its errors, source and time; return its id.
+
+        Any payload can be kept: ``raw`` (text, bytes or a decoded value) is stored as UTF-8
+        text, escaped where it was not valid and cut at ``raw_limit`` bytes, with a note
+        saying so. ``event_id`` marks the event as rejected only when it follows the id
+        rule: a claimed id is never put in a key unchecked.
+        """
         stamp = time.time() if now is None else now
         dl_id = f"dl-{int(stamp * 1000):013d}-{uuid.uuid4().hex[:8]}"
+        kept = raw_text(raw, raw_limit)
+        messages = [printable(str(e))[:_ERROR_CHARS] for e in errors[:_ERRORS_KEPT]]
         mapping: dict[str, str | float] = {
-            "raw": raw,
-            "errors": json.dumps([str(e) for e in errors], ensure_ascii=False),
-            "source": source,
+            "raw": kept.text,
+            "errors": json.dumps(messages, ensure_ascii=False),
+            "source": printable(source)[:_SOURCE_CHARS],
             "at": stamp,
             "replays": 0,
         }
+        if kept.note:
+            mapping["note"] = kept.note
+        event_id = event_id if is_event_id(event_id) else None
         if event_id:
             mapping["event_id"] = event_id
         pipe = self.r.pipeline()
@@ -476,14 +498,26 @@ class Store:
 
     @staticmethod
     def _dead_letter(dl_id: str, data: Mapping[bytes | str, bytes | str]) -> DeadLetter:
+        def text(name: bytes) -> str:
+            value = data.get(name)
+            if isinstance(value, bytes):
+                # Written by add_dead_letter as UTF-8, but the hash is open to any client.
+                return value.decode("utf-8", "backslashreplace")
+            return value or ""
+
+        try:
+            errors = tuple(str(e) for e in json.loads(text(b"errors") or "[]"))
+        except (ValueError, TypeError):
+            errors = (text(b"errors"),)
         return DeadLetter(
             id=dl_id,
-            raw=_s(data.get(b"raw")),
-            errors=tuple(json.loads(_s(data.get(b"errors")) or "[]")),
-            source=_s(data.get(b"source")),
+            raw=text(b"raw"),
+            errors=errors,
+            source=text(b"source"),
             at=float(data.get(b"at", 0)),
-            event_id=_s(data.get(b"event_id")) or None,
+            event_id=text(b"event_id") or None,
             replays=int(data.get(b"replays", 0)),
+            note=text(b"note") or None,
         )
 
     def drop_dead_letter(self, dl_id: str) -> bool:

@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from syndication.config import Config, load_config
 from syndication.connection import connect
+from syndication.decoding import escape_surrogates, printable
 from syndication.errors import ConfigError, StoreError
 from syndication.keys import Keys
 from syndication.settings import Settings
@@ -62,6 +64,12 @@ class CliContext:
 
         return create_app(self.settings, self.config)
 
+    def nudge_drain(self) -> None:
+        """Ask a worker to drain the inbox now (the producers' nudge; beat does it anyway)."""
+        from workers.handles import DRAIN_INBOX
+
+        DRAIN_INBOX.send(self.app)
+
 
 pass_ctx = click.make_pass_decorator(CliContext, ensure=True)
 out = Console(soft_wrap=True)
@@ -69,8 +77,8 @@ err = Console(stderr=True)
 
 
 def print_json(document: object) -> None:
-    """One JSON document on stdout, no colour, nothing else."""
-    click.echo(json.dumps(document, ensure_ascii=False, indent=2, default=str))
+    """One JSON document on stdout, no colour, nothing else (lone surrogates escaped)."""
+    click.echo(escape_surrogates(json.dumps(document, ensure_ascii=False, indent=2, default=str)))
 
 
 def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
@@ -82,7 +90,9 @@ def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*["" if v is None else str(v) for v in row])
+        # Text, not markup: cells hold what outsiders sent ("[/x]" would be a markup error),
+        # and Text drops control codes a terminal would obey.
+        table.add_row(*[Text(printable("" if v is None else str(v), keep_lines=True)) for v in row])
     out.print(table)
 
 

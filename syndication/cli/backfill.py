@@ -57,7 +57,9 @@ def backfill(
     ops = Ops(ctx.store)
     fp = fingerprint(path)
     start = 0 if restart else ops.backfill_done(fp)
-    lines = path.read_text(encoding="utf-8").splitlines()
+    # Bytes, split on ASCII line ends only: a line that is not UTF-8 (or holds U+2028) is
+    # one event, rejected on its own, not a crash or two halves.
+    lines = path.read_bytes().splitlines()
     total = len(lines)
     # With --post, each applied event owes a plan (recorded by the apply itself) and the
     # workers plan the posts; without it, history is loaded and nothing is posted.

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import click
 
 from syndication.cli._context import CliContext, err, pass_ctx, print_json, print_table
+from syndication.decoding import decode_json, escape_surrogates, is_plain, printable
 from syndication.errors import EventValidationError, StoreError
-from syndication.events import parse_event_json
-from syndication.publishing import queue_event
+from syndication.publishing import Publisher
 from syndication.store import DeadLetter
 
 
@@ -28,7 +28,24 @@ def _doc(dl: DeadLetter) -> dict[str, object]:
         "errors": list(dl.errors),
         "replays": dl.replays,
         "raw": dl.raw,
+        "note": dl.note,
     }
+
+
+def _pretty(raw: str) -> str:
+    """The raw payload indented when it is plain JSON, else as kept (controls escaped)."""
+    try:
+        value = decode_json(raw)
+    except EventValidationError:
+        value = None
+    else:
+        if is_plain(value) and isinstance(value, dict | list):
+            return escape_surrogates(json.dumps(value, ensure_ascii=False, indent=2))
+    return printable(raw, keep_lines=True)
+
+
+def _strings(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 @click.group()
@@ -72,16 +89,13 @@ def show(ctx: CliContext, dl_id: str, as_json: bool) -> None:
         print_json(_doc(dl))
         return
     click.echo(
-        f"id:       {dl.id}\nat:       {_when(dl.at)}\nsource:   {dl.source}\n"
+        f"id:       {dl.id}\nat:       {_when(dl.at)}\nsource:   {printable(dl.source)}\n"
         f"event:    {dl.event_id or '-'}\nreplays:  {dl.replays}\nerrors:"
     )
     for e in dl.errors:
-        click.echo(f"  - {e}")
-    click.echo("raw:")
-    try:
-        click.echo(json.dumps(json.loads(dl.raw), ensure_ascii=False, indent=2))
-    except ValueError:
-        click.echo(dl.raw)
+        click.echo(f"  - {printable(e)}")
+    click.echo(f"raw ({dl.note}):" if dl.note else "raw:")
+    click.echo(_pretty(dl.raw))
 
 
 @dlq.command()
@@ -108,23 +122,29 @@ def replay(ctx: CliContext, dl_id: str | None, replay_all: bool, as_json: bool) 
     if not letters:
         err.print("No dead letters to replay.")
         return
-    results = []
+    publisher = Publisher(
+        ctx.store,
+        ctx.settings.limits,
+        nudge=ctx.nudge_drain,
+        retry_for=0,
+    )
+    results: list[dict[str, object]] = []
     with click.progressbar(letters, label="replaying", file=sys.stderr, show_pos=True) as bar:
         for dl in bar:
             ctx.store.count_replay(dl.id)
-            try:
-                parsed = parse_event_json(dl.raw, ctx.settings.limits)
-            except EventValidationError as exc:
-                results.append(
-                    {"id": dl.id, "status": "invalid", "errors": [str(e) for e in exc.errors]}
-                )
-                continue
-            queue_event(ctx.store, parsed.to_json())
-            ctx.store.drop_dead_letter(dl.id)
-            results.append({"id": dl.id, "status": "queued", "event_id": parsed.event.id})
+            # Still invalid: the letter stays as it is (keep=False), with the new errors shown.
+            done = publisher.publish(dl.raw, source=f"replay:{dl.id}", keep=False)
+            if done.status == "queued":
+                ctx.store.drop_dead_letter(dl.id)
+                results.append({"id": dl.id, "status": "queued", "event_id": done.event_id})
+            elif done.status == "rejected":
+                errors = [str(e) for e in done.errors]
+                results.append({"id": dl.id, "status": "invalid", "errors": errors})
+            else:
+                raise click.ClickException(done.reason or "redis: unreachable")
     invalid = sum(1 for r in results if r["status"] == "invalid")
     if len(results) > invalid:
-        ctx.app.send_task("syndication.drain_inbox")  # sooner than beat's next tick
+        publisher.nudge()  # sooner than beat's next tick
     if as_json:
         print_json({"replayed": results, "queued": len(results) - invalid, "invalid": invalid})
     else:
@@ -132,7 +152,7 @@ def replay(ctx: CliContext, dl_id: str | None, replay_all: bool, as_json: bool) 
             "Replayed",
             ["dead letter", "status", "event / errors"],
             [
-                [r["id"], r["status"], r.get("event_id") or "; ".join(r.get("errors", []))]
+                [r["id"], r["status"], r.get("event_id") or "; ".join(_strings(r.get("errors")))]
                 for r in results
             ],
         )
@@ -147,4 +167,4 @@ def drop(ctx: CliContext, dl_id: str) -> None:
     """Delete one dead letter for good."""
     if not ctx.store.drop_dead_letter(dl_id):
         raise click.ClickException(f"no dead letter {dl_id!r}")
-    err.print(f"dropped {dl_id}")
+    err.print(f"dropped {dl_id}", markup=False)

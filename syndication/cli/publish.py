@@ -2,44 +2,81 @@
 
 from __future__ import annotations
 
-import json
+import sys
 import time
+from pathlib import Path
+from typing import Any
 
 import click
+import redis
 
-from syndication.cli._context import CliContext, err, pass_ctx, print_json, print_table, read_path
-from syndication.errors import EventValidationError, FieldError
-from syndication.events import parse_event
-from syndication.publishing import queue_event
+from syndication.cli._context import CliContext, err, pass_ctx, print_json, print_table
+from syndication.decoding import array_items, decode_json, text_of
+from syndication.errors import EventValidationError, StoreUnavailable
+from syndication.publishing import DEFAULT_RETRY_FOR, Append, Publication, Publisher
+
+# Exit status when Redis stayed unreachable (or refused): some events were not queued or kept.
+EXIT_UNREACHABLE = 3
+_BOM = b"\xef\xbb\xbf"
 
 
-def split_documents(text: str) -> list[object]:
-    """A JSON object, a JSON array, or JSON Lines, as a list of decoded values.
+def _lines(data: str | bytes) -> list[str | bytes]:
+    """Non-blank lines; a line that is not UTF-8 stays bytes (it is rejected as such)."""
+    items: list[str | bytes] = []
+    # Only "\n" ends a line: JSON text may hold U+2028 and other breaks splitlines() knows.
+    lines: list[str | bytes] = [*(data.split("\n") if isinstance(data, str) else data.split(b"\n"))]
+    for line in lines:
+        if isinstance(line, bytes):
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError:
+                if line.strip():
+                    items.append(line.rstrip(b"\r"))
+                continue
+        else:
+            text = line
+        if text.strip():
+            items.append(text.rstrip("\r"))
+    return items
 
-    A JSON Lines line that is not JSON is kept as its raw text so that it is rejected with
-    a message (and dead-lettered) rather than lost.
+
+def split_documents(data: bytes) -> list[str | bytes]:
+    """The source text of each event in ``data``: a JSON object, the elements of a JSON
+    array, or JSON Lines (a leading byte order mark is ignored).
+
+    Items are kept exactly as written, so a rejected one is kept as it was sent; a line
+    that is not JSON (or not UTF-8) is an item of its own and is rejected with the reason.
+    Empty input is one empty item (rejected: there was no event in it).
     """
+    data = data.removeprefix(_BOM)
+    try:
+        text = text_of(data)
+    except EventValidationError:
+        return _lines(data)
     stripped = text.strip()
     if not stripped:
-        return []
+        return [text]
+    items = array_items(stripped)
+    if items is not None:
+        return list(items)
+    if not stripped.startswith("["):
+        try:
+            decode_json(stripped)
+        except EventValidationError:
+            pass
+        else:
+            return [stripped]
+    return _lines(text)
+
+
+def read_input(path: str) -> bytes:
+    """The bytes of ``path``, or of standard input for ``-`` (decoded later, per event)."""
+    if path == "-":
+        return sys.stdin.buffer.read()
     try:
-        doc = json.loads(stripped)
-    except ValueError:
-        items: list[object] = []
-        for line in stripped.splitlines():
-            if line.strip():
-                try:
-                    items.append(json.loads(line))
-                except ValueError:
-                    items.append(line)
-        return items
-    return list(doc) if isinstance(doc, list) else [doc]
-
-
-def _messages(row: dict[str, object]) -> list[str]:
-    """A result row's errors, or else its warnings (both lists of messages)."""
-    notes = row.get("errors") or row.get("warnings")
-    return [str(n) for n in notes] if isinstance(notes, list) else []
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise click.ClickException(f"{path}: {exc.strerror}") from None
 
 
 def wait_for(ctx: CliContext, event_ids: list[str], timeout: float) -> dict[str, str | None]:
@@ -51,11 +88,44 @@ def wait_for(ctx: CliContext, event_ids: list[str], timeout: float) -> dict[str,
             pending = [e for e, s in states.items() if s is None]
             if not pending:
                 break
-            states.update(zip(pending, ctx.store.event_states(pending), strict=True))
+            try:
+                states.update(zip(pending, ctx.store.event_states(pending), strict=True))
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                err.print(f"stopped waiting: redis unreachable ({type(exc).__name__})")
+                break
             if time.monotonic() > deadline:
                 break
             time.sleep(0.05)
     return states
+
+
+def _celery_append(ctx: CliContext, source: str) -> Append:
+    """Send one ``ingest`` task per event instead of appending to the inbox."""
+    from kombu.exceptions import OperationalError
+
+    from workers.handles import INGEST
+
+    def append(body: dict[str, Any]) -> object:
+        try:
+            INGEST.send(ctx.app, body, source)
+            return None
+        except OperationalError as exc:
+            raise StoreUnavailable(f"broker: unreachable ({type(exc).__name__})") from None
+
+    return append
+
+
+def _row(index: int, publication: Publication) -> dict[str, object]:
+    return {"index": index, **publication.to_json()}
+
+
+def _notes(row: dict[str, object]) -> str:
+    """A result row's errors, else its reason, else its warnings, as one cell."""
+    for name in ("errors", "reason", "warnings"):
+        value = row.get(name)
+        if value:
+            return "; ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+    return ""
 
 
 @click.command()
@@ -69,66 +139,67 @@ def wait_for(ctx: CliContext, event_ids: list[str], timeout: float) -> dict[str,
     show_default=True,
     help="Send as ingest tasks, or append to the inbox stream.",
 )
+@click.option(
+    "--retry-for",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_RETRY_FOR,
+    show_default=True,
+    envvar="SYNDICATION_PUBLISH_RETRY_FOR",
+    show_envvar=True,
+    help="Seconds to keep retrying while Redis is unreachable before giving up.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @pass_ctx
 def publish(
-    ctx: CliContext, path: str, wait: bool, timeout: float, via: str, as_json: bool
+    ctx: CliContext,
+    path: str,
+    wait: bool,
+    timeout: float,
+    via: str,
+    retry_for: float,
+    as_json: bool,
 ) -> None:
     """Validate and publish events from PATH (a JSON object, array or JSON Lines; - for stdin).
 
-    Exits 0 when every event was accepted, 1 when any was rejected.
+    Exit status: 0 every event was queued; 1 some were rejected (each kept as a dead
+    letter) or, with --wait, not applied in time; 3 Redis stayed unreachable for
+    --retry-for seconds (or refused the writes): the events marked not-queued were not
+    queued, and rejected ones with a reason were not kept (publish them again).
     """
-    items = split_documents(read_path(path))
-    results: list[dict[str, object]] = []
-    accepted: list[str] = []
-    for index, item in enumerate(items):
-        raw = item if isinstance(item, str) else json.dumps(item, ensure_ascii=False)
-        try:
-            if isinstance(item, str):
-                raise EventValidationError([FieldError("event", "not valid JSON")])
-            parsed = parse_event(item, ctx.settings.limits)
-        except EventValidationError as exc:
-            event_id = item.get("id") if isinstance(item, dict) else None
-            event_id = event_id if isinstance(event_id, str) else None
-            dl = ctx.store.add_dead_letter(
-                raw, exc.errors, source=f"cli:{path}#{index + 1}", event_id=event_id
-            )
-            results.append(
-                {
-                    "index": index + 1,
-                    "status": "rejected",
-                    "event_id": event_id,
-                    "errors": [str(e) for e in exc.errors],
-                    "dead_letter": dl,
-                }
-            )
-            continue
-        body = parsed.to_json()
-        if via == "inbox":
-            queue_event(ctx.store, body)
-        else:
-            ctx.app.send_task("syndication.ingest", (body,), kwargs={"source": f"cli:{path}"})
-        accepted.append(parsed.event.id)
-        results.append(
-            {
-                "index": index + 1,
-                "status": "queued",
-                "event_id": parsed.event.id,
-                "article_id": parsed.event.article.id,
-                "type": parsed.event.type,
-                "warnings": list(parsed.warnings),
-            }
-        )
-    if accepted and via == "inbox":
-        ctx.app.send_task("syndication.drain_inbox")  # sooner than beat's next tick
+    items = split_documents(read_input(path))
+    source = f"cli:{path}"
+    publisher = Publisher(
+        ctx.store,
+        ctx.settings.limits,
+        append=_celery_append(ctx, source) if via == "celery" else None,
+        nudge=ctx.nudge_drain if via == "inbox" else None,
+        retry_for=retry_for,
+    )
+    budget = publisher.budget()
+    done = [
+        publisher.publish(item, source=f"{source}#{i + 1}", budget=budget)
+        for i, item in enumerate(items)
+    ]
+    accepted = [p.event_id for p in done if p.status == "queued" and p.event_id]
+    if accepted:
+        publisher.nudge()  # sooner than beat's next tick
+    results = [_row(i + 1, p) for i, p in enumerate(done)]
     if wait and accepted:
         states = wait_for(ctx, accepted, timeout)
         for row in results:
             if row["status"] == "queued":
                 row["status"] = states.get(str(row["event_id"])) or "timeout"
     rejected = sum(1 for r in results if r["status"] in ("rejected", "timeout"))
+    not_queued = sum(1 for r in results if r["status"] == "not-queued")
     if as_json:
-        print_json({"events": results, "accepted": len(accepted), "rejected": rejected})
+        print_json(
+            {
+                "events": results,
+                "accepted": len(accepted),
+                "rejected": rejected,
+                "not_queued": not_queued,
+            }
+        )
     else:
         print_table(
             "Events",
@@ -140,11 +211,26 @@ def publish(
                     r.get("event_id"),
                     r.get("article_id"),
                     r.get("type"),
-                    "; ".join(_messages(r)),
+                    _notes(r),
                 ]
                 for r in results
             ],
         )
-        err.print(f"{len(accepted)} accepted, {rejected} rejected")
+        summary = f"{len(accepted)} accepted, {rejected} rejected"
+        err.print(
+            summary + (f", {not_queued} not queued" if not_queued else ""),
+            markup=False,
+            soft_wrap=True,
+        )
+    # Rows Redis could not take: not queued, or rejected without their dead letter.
+    untaken = [p for p in done if p.status == "not-queued" or (p.reason and not p.dead_letter)]
+    if untaken:
+        if not as_json:
+            err.print(
+                f"{untaken[0].reason}: publish the events marked not-queued again",
+                markup=False,
+                soft_wrap=True,
+            )
+        raise SystemExit(EXIT_UNREACHABLE)
     if rejected:
         raise SystemExit(1)

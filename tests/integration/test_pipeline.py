@@ -84,7 +84,10 @@ def test_cli_publish_rejects_invalid_events_with_exit_1(settings: Settings, stor
     doc = json.loads(result.stdout)
     assert [e["status"] for e in doc["events"]] == ["queued", "rejected", "rejected"]
     assert doc["events"][1]["errors"] == ["article.url: not an absolute http(s) URL"]
-    assert doc["events"][2]["errors"] == ["event: not valid JSON"]
+    assert doc["events"][2]["errors"] == [
+        "event: not valid JSON (Expecting property name enclosed in double quotes: "
+        "line 1 column 2 (char 1))"
+    ]
     assert store.count_dead_letters() == 2
 
 

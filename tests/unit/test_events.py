@@ -100,6 +100,14 @@ def test_valid_event_parses_into_typed_models() -> None:
             "article.published_at: expected an RFC 3339 date-time string",
         ),
         ({"occurred_at": "2026-13-45T00:00:00Z"}, "occurred_at: not a valid date-time"),
+        (
+            {"article__published_at": "0001-01-01T00:00:00+14:00"},
+            "article.published_at: not a plausible date: years 1900 to 2200",
+        ),
+        (
+            {"article__updated_at": "9999-12-31T23:59:59-14:00"},
+            "article.updated_at: not a plausible date: years 1900 to 2200",
+        ),
         ({"article__language": "english"}, "article.language: not a valid BCP 47 language tag"),
         ({"article__language": "en_US"}, "article.language: not a valid BCP 47 language tag"),
         ({"article__id": "has space"}, "article.id: not an identifier"),
@@ -286,3 +294,11 @@ def test_any_title_text_is_stored_as_nfc_without_xml_illegal_characters(title: s
         c in "\t\n\r" or 0x20 <= ord(c) <= 0xD7FF or 0xE000 <= ord(c) <= 0xFFFD or ord(c) >= 0x10000
         for c in stored
     )
+
+
+def test_warnings_are_bounded_however_many_fields_were_cleaned() -> None:
+    """Thousands of cleaned strings give the first warnings and a count, not thousands."""
+    parsed = parse_event({**event(), "extra": ["a\x00"] * 1_000})
+    assert len(parsed.warnings) == 21
+    assert parsed.warnings[0] == "extra[0]: removed 1 character(s) not allowed in XML"
+    assert parsed.warnings[-1] == "event: 980 more warning(s) not listed"
