@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import time, timedelta
-from typing import Annotated, Literal, TypeAlias
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -35,11 +35,10 @@ from slugify import slugify
 from syndication.config.templates import check_template
 from syndication.errors import ConfigError, FieldError
 from syndication.events import Article
+from syndication.platforms.facts import FACTS
 
 __all__ = [
-    "PLATFORMS",
     "ChannelConfig",
-    "PlatformName",
     "QuietHours",
     "RouteConfig",
     "RouteMatch",
@@ -54,18 +53,6 @@ __all__ = [
     "validate_references",
 ]
 
-PlatformName: TypeAlias = Literal[
-    "x", "mastodon", "facebook", "telegram", "bluesky", "linkedin", "threads"
-]
-PLATFORMS: tuple[str, ...] = (
-    "x",
-    "mastodon",
-    "facebook",
-    "telegram",
-    "bluesky",
-    "linkedin",
-    "threads",
-)
 
 _HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 _DURATION = re.compile(r"(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?")
@@ -237,7 +224,7 @@ class ChannelConfig(_Config):
     """One account on one platform: language, template, credentials and schedule."""
 
     name: str = Field(min_length=1, max_length=64)
-    platform: PlatformName
+    platform: str
     language: str
     template: str = DEFAULT_TEMPLATE
     # Credential role → name of the environment variable that holds it (never the secret).
@@ -251,6 +238,16 @@ class ChannelConfig(_Config):
     allow_translations: bool = False
     max_age: Duration | None = timedelta(days=2)
     schedule: ScheduleConfig = ScheduleConfig()
+
+    @field_validator("platform")
+    @classmethod
+    def _platform(cls, v: str) -> str:
+        if v not in FACTS:
+            names = [repr(p) for p in FACTS]
+            raise PydanticCustomError(
+                "platform", "expected {names}", {"names": f"{', '.join(names[:-1])} or {names[-1]}"}
+            )
+        return v
 
     @field_validator("name")
     @classmethod

@@ -11,7 +11,6 @@ create is an :class:`UncertainOutcome` for an operator.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import ClassVar
 from urllib.parse import quote
@@ -26,37 +25,15 @@ from syndication.errors import (
     UncertainOutcome,
 )
 from syndication.platforms.base import AdapterSettings, OutgoingPost, PostResult, RateInfo
+from syndication.platforms.markup import RESERVED, escape_little_text, to_commentary
 
 __all__ = ["RESERVED", "LinkedInAdapter", "escape_little_text", "to_commentary"]
 
-RESERVED = frozenset("\\|{}@[]()<>#*_~")
 _DEFAULT_BASE_URL = "https://api.linkedin.com"
 _DEFAULT_VERSION = "202510"
 # LinkedIn's daily post quotas reset at midnight UTC and 429s rarely say when; an hour is a
 # retry interval that neither hammers the API nor loses the day.
 _DEFAULT_RETRY_AFTER = 3600.0
-# A hashtag starts a word; an underscore inside it is not part of a LinkedIn tag.
-_HASHTAG = re.compile(r"(?<!\S)#(\w+)")
-
-
-def escape_little_text(text: str) -> str:
-    """Backslash-escape every reserved character of the little text format."""
-    return "".join("\\" + ch if ch in RESERVED else ch for ch in text)
-
-
-def to_commentary(text: str) -> str:
-    """Render plain text as little text format, with hashtags as hashtag templates."""
-    out: list[str] = []
-    position = 0
-    for match in _HASHTAG.finditer(text):
-        tag = match.group(1)
-        if "_" in tag or tag.isdigit():
-            continue  # not a tag LinkedIn would link; escaped as text below
-        out.append(escape_little_text(text[position : match.start()]))
-        out.append("{hashtag|\\#|" + tag + "}")
-        position = match.end()
-    out.append(escape_little_text(text[position:]))
-    return "".join(out)
 
 
 class LinkedInAdapter:

@@ -13,10 +13,9 @@ from PIL import Image, UnidentifiedImageError
 
 from syndication.errors import SyndicationError
 from syndication.platforms.base import Media
+from syndication.platforms.facts import IMAGE_TYPES, MediaLimits
 
 __all__ = ["IMAGE_TYPES", "FetchedImage", "MediaError", "MediaLimits", "fit_image"]
-
-IMAGE_TYPES: frozenset[str] = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"})
 
 
 class MediaError(SyndicationError):
@@ -52,17 +51,6 @@ class FetchedImage:
             filename=f"image.{extension}",
             url=self.url,
         )
-
-
-@dataclass(frozen=True)
-class MediaLimits:
-    """What one platform accepts per post: how many images, how large, of which types."""
-
-    count: int
-    max_bytes: int
-    types: frozenset[str]
-    # Width plus height in pixels, where the platform documents a cap.
-    max_dim_sum: int | None = None
 
 
 def fit_image(image: FetchedImage, max_bytes: int, max_dim: int = 2000) -> FetchedImage:

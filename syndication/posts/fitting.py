@@ -15,33 +15,31 @@ whole), and every URL of the text survives intact after the cut.
 
 from __future__ import annotations
 
-import html
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Literal
 
 import regex
 from twitter_text import extract_urls_with_indices, parse_tweet
 
+from syndication.platforms.facts import Counting, facts_for
+from syndication.platforms.markup import to_commentary
+
 __all__ = [
     "ELLIPSIS",
-    "PLATFORM_RULES",
     "Counting",
     "FittedText",
     "FittingError",
     "TextRules",
     "fit_text",
     "fits",
-    "linkedin_escape",
     "measure",
     "rules_for",
-    "telegram_html_escape",
 ]
 
 ELLIPSIS = "…"
 
-Counting: TypeAlias = Literal["x", "mastodon", "graphemes", "utf16", "threads", "linkedin"]
 
 # URLs with a scheme, stopping at whitespace, quotes, angle brackets and CJK punctuation (a
 # Japanese sentence often runs straight on after a link: "詳細はhttps://…/a。").
@@ -52,7 +50,6 @@ _MENTION = regex.compile(r"(?<![\w@/])@\w+(?:[.-]\w+)*(?:@\w+(?:[.-]\w+)+)?")
 _GRAPHEME = regex.compile(r"\X")
 _WORD_BOUNDARY = regex.compile(r"(?V1w)\b")
 _EMOJI = regex.compile(r"[\p{Extended_Pictographic}\p{Regional_Indicator}\u20e3\ufe0f]")
-_LINKEDIN_RESERVED = re.compile(r"([\\|{}@\[\]()<>#*_~])")
 # Punctuation not worth keeping right before the ellipsis.
 _TRIM_BEFORE_ELLIPSIS = " \t\r\n,;:\u3001\uff0c\u30fb-\u2013\u2014(\uff08[\u300c\u300e"
 # When the best word boundary would give up this many more characters than the best grapheme
@@ -87,17 +84,6 @@ class FittedText:
     truncated: bool
 
 
-PLATFORM_RULES: dict[str, TextRules] = {
-    "x": TextRules("x", 280, "x"),
-    "mastodon": TextRules("mastodon", 500, "mastodon", url_length=23),
-    "bluesky": TextRules("bluesky", 300, "graphemes", max_bytes=3000),
-    "telegram": TextRules("telegram", 4096, "utf16"),
-    "threads": TextRules("threads", 500, "threads"),
-    "linkedin": TextRules("linkedin", 3000, "linkedin"),
-    "facebook": TextRules("facebook", 63_206, "utf16"),
-}
-
-
 def rules_for(
     platform: str,
     *,
@@ -112,32 +98,18 @@ def rules_for(
         max_characters: Mastodon instance's ``configuration.statuses.max_characters``.
         characters_reserved_per_url: Mastodon instance's URL weight.
     """
-    rules = PLATFORM_RULES[platform]
-    if platform == "telegram" and photo_caption:
-        return TextRules("telegram", 1024, "utf16")
-    if platform == "mastodon":
-        return TextRules(
-            "mastodon",
-            max_characters or rules.max_length,
-            "mastodon",
-            url_length=rules.url_length
-            if characters_reserved_per_url is None
-            else characters_reserved_per_url,
-        )
-    return rules
-
-
-def linkedin_escape(text: str) -> str:
-    r"""Escape LinkedIn's little text format: ``\ | { } @ [ ] ( ) < > # * _ ~`` get a backslash.
-
-    LinkedIn silently cuts commentary at the first unescaped reserved character.
-    """
-    return _LINKEDIN_RESERVED.sub(r"\\\1", text)
-
-
-def telegram_html_escape(text: str) -> str:
-    """Escape ``&``, ``<`` and ``>`` for Telegram's HTML parse mode (quotes may stay)."""
-    return html.escape(text, quote=False)
+    text = facts_for(platform).text
+    if photo_caption and text.caption_length is not None:
+        return TextRules(platform, text.caption_length, text.counting)
+    return TextRules(
+        platform,
+        max_characters or text.max_length,
+        text.counting,
+        url_length=text.url_length
+        if characters_reserved_per_url is None
+        else characters_reserved_per_url,
+        max_bytes=text.max_bytes,
+    )
 
 
 def _utf16(text: str) -> int:
@@ -177,7 +149,7 @@ def measure(text: str, rules: TextRules) -> int:
     if rules.counting == "threads":
         return _threads(text)
     if rules.counting == "linkedin":
-        return _utf16(linkedin_escape(text))
+        return _utf16(to_commentary(text))
     return _utf16(text)
 
 

@@ -27,6 +27,7 @@ from PIL import Image, UnidentifiedImageError
 
 from syndication.config import ImagesConfig
 from syndication.errors import SyndicationError
+from syndication.platforms.facts import FACTS
 from syndication.platforms.media import (
     IMAGE_TYPES,
     FetchedImage,
@@ -38,7 +39,6 @@ from syndication.store import Store, text_of
 
 __all__ = [
     "IMAGE_TYPES",
-    "MEDIA_LIMITS",
     "FetchedImage",
     "ImagePolicy",
     "LeadImages",
@@ -81,47 +81,23 @@ class ImagePolicy:
     max_redirects: int = 3
 
 
-# Checked when a post is planned, so an image that cannot go out is dropped (with a reason in
-# the ledger) before the call rather than failing it. Figures are the platforms' documented
-# limits for images; the adapters attach one image per post.
-MEDIA_LIMITS: Mapping[str, MediaLimits] = {
-    # X media upload: 5 MB per image, 4 per post.
-    "x": MediaLimits(4, 5 * 1024 * 1024, IMAGE_TYPES),
-    # Mastodon: 4 attachments; the instance sets the size (16 MB since 4.3, 10 MB before),
-    # so the older, smaller figure is the safe one.
-    "mastodon": MediaLimits(4, 10 * 1024 * 1024, IMAGE_TYPES),
-    # Telegram sendPhoto: at most 10 MB, width + height at most 10000.
-    "telegram": MediaLimits(1, 10 * 1024 * 1024, IMAGE_TYPES, max_dim_sum=10_000),
-    # Facebook /photos: the Graph API reference asks for under 4 MB.
-    "facebook": MediaLimits(1, 4 * 1024 * 1024, IMAGE_TYPES),
-    # Bluesky blobs: the lexicons cap images at 1,000,000 bytes; fit_image shrinks larger ones.
-    "bluesky": MediaLimits(4, 1_000_000, frozenset({"image/jpeg", "image/png", "image/webp"})),
-    # Threads fetches image_url itself: JPEG or PNG, at most 8 MB.
-    "threads": MediaLimits(1, 8 * 1024 * 1024, frozenset({"image/jpeg", "image/png"})),
-    # The LinkedIn adapter posts an article card without uploading an image.
-    "linkedin": MediaLimits(0, 0, frozenset()),
-}
-
-# Platforms whose adapters shrink an oversized image themselves before uploading.
-_RESIZED_BY_ADAPTER = frozenset({"bluesky"})
-
-
 def check_media(platform: str, image: FetchedImage, *, count: int = 1) -> str | None:
     """Return why ``image`` cannot be attached on ``platform``, or ``None`` when it fits.
 
     Args:
         count: How many images the post would carry, this one included.
     """
-    limits = MEDIA_LIMITS.get(platform)
-    if limits is None:
+    facts = FACTS.get(platform)
+    if facts is None:
         return f"media.platform: no media limits known for {platform!r}"
+    limits = facts.media
     if limits.count == 0:
         return f"media: {platform} posts carry no image in this adapter"
     if count > limits.count:
         return f"media.count: {count} images, {platform} allows {limits.count}"
     if image.content_type not in limits.types:
         return f"media.content_type: {image.content_type} not accepted by {platform}"
-    if image.size > limits.max_bytes and platform not in _RESIZED_BY_ADAPTER:
+    if image.size > limits.max_bytes and not facts.resizes_images:
         return f"media.size: {image.size} bytes, {platform} allows {limits.max_bytes}"
     if limits.max_dim_sum is not None and image.width + image.height > limits.max_dim_sum:
         return (

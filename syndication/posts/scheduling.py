@@ -24,10 +24,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from syndication.config.channels import ScheduleConfig
+from syndication.platforms.facts import FACTS
 
 __all__ = [
     "HORIZON",
-    "PLATFORM_BUDGETS",
     "Budget",
     "SchedulingError",
     "budget_for",
@@ -38,20 +38,6 @@ __all__ = [
 # How far ahead the search may look before it declares the schedule unsatisfiable.
 HORIZON = timedelta(days=400)
 _MAX_STEPS = 200_000
-
-# Published per-account quotas: platform → (window in seconds, posts in that window).
-# X: 300 posts (shared with reposts) per 3 h per user. Mastodon: 300 requests per 5 min per
-# account (a post is at least one request). Threads: 250 API posts per 24 h per profile.
-# Telegram: about 20 messages per minute to one channel. Bluesky: 5000 write points per hour,
-# 3 points per created record. LinkedIn: about 150 posts per member per day (third-party figure).
-PLATFORM_BUDGETS: dict[str, tuple[int, int]] = {
-    "x": (3 * 3600, 300),
-    "mastodon": (5 * 60, 300),
-    "threads": (24 * 3600, 250),
-    "telegram": (60, 20),
-    "bluesky": (3600, 5000 // 3),
-    "linkedin": (24 * 3600, 150),
-}
 
 
 class SchedulingError(ValueError):
@@ -87,11 +73,11 @@ def budget_for(
     remaining: int | None = None,
 ) -> Budget | None:
     """The published budget of ``platform`` with what is known of its use, or ``None``."""
-    known = PLATFORM_BUDGETS.get(platform)
-    if known is None:
+    facts = FACTS.get(platform)
+    if facts is None or facts.quota is None:
         return None
-    window, max_posts = known
-    return Budget(window, max_posts, tuple(used_times), reset_at, remaining)
+    quota = facts.quota
+    return Budget(quota.window_seconds, quota.posts, tuple(used_times), reset_at, remaining)
 
 
 def local_day(instant: datetime, tz: ZoneInfo) -> date:

@@ -9,22 +9,23 @@ import regex
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from syndication.platforms.facts import FACTS
+from syndication.platforms.markup import escape_little_text
+from syndication.platforms.telegram import escape_html
 from syndication.posts.fitting import (
     ELLIPSIS,
     FittingError,
     TextRules,
     fit_text,
     fits,
-    linkedin_escape,
     measure,
     rules_for,
-    telegram_html_escape,
 )
 from tests.strategies import post_texts
 
 _GRAPHEME = regex.compile(r"\X")
 _HASHTAG = regex.compile(r"(?<![\w#&/])[#\uff03]\w+")
-PLATFORMS = ("x", "mastodon", "bluesky", "telegram", "threads", "linkedin")
+PLATFORMS = tuple(p for p in FACTS if p != "facebook")
 URL = "https://nhandan.vn/thoi-su/chuyen-doi-so-903123.html"
 
 
@@ -131,12 +132,13 @@ def test_urls_that_alone_exceed_the_limit_raise() -> None:
 
 def test_linkedin_escape_backslashes_every_reserved_character() -> None:
     """Each of LinkedIn's reserved characters gets a backslash; other text is unchanged."""
-    assert linkedin_escape(r"a\b|{}@[]()<>#*_~ Việt") == (r"a\\b\|\{\}\@\[\]\(\)\<\>\#\*\_\~ Việt")
+    escaped = r"a\\b\|\{\}\@\[\]\(\)\<\>\#\*\_\~ Việt"
+    assert escape_little_text(r"a\b|{}@[]()<>#*_~ Việt") == escaped
 
 
 def test_telegram_html_escape_escapes_markup_only() -> None:
     """Telegram's HTML mode needs <, > and & escaped; quotes stay as they are."""
-    assert telegram_html_escape('<b>"A&B"</b>') == '&lt;b&gt;"A&amp;B"&lt;/b&gt;'
+    assert escape_html('<b>"A&B"</b>') == '&lt;b&gt;"A&amp;B"&lt;/b&gt;'
 
 
 def test_linkedin_limit_counts_the_escaped_text() -> None:

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from syndication.config.channels import QuietHours, ScheduleConfig
+from syndication.platforms.facts import FACTS, Quota
 from syndication.posts.scheduling import (
-    PLATFORM_BUDGETS,
     Budget,
     SchedulingError,
     budget_for,
@@ -145,9 +145,9 @@ def test_rate_limit_headers_hold_posts_until_the_reset() -> None:
 
 def test_platform_budgets_have_the_published_figures() -> None:
     """X allows 300 posts per 3 h, Mastodon 300 requests per 5 min, Threads 250 per day."""
-    assert PLATFORM_BUDGETS["x"] == (10_800, 300)
-    assert PLATFORM_BUDGETS["mastodon"] == (300, 300)
-    assert PLATFORM_BUDGETS["threads"] == (86_400, 250)
+    assert FACTS["x"].quota == Quota(10_800, 300)
+    assert FACTS["mastodon"].quota == Quota(300, 300)
+    assert FACTS["threads"].quota == Quota(86_400, 250)
     assert budget_for("facebook") is None
 
 
