@@ -23,6 +23,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from syndication.keys import QUEUES
+from syndication.ops import Ops
 from syndication.store import Store
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -126,24 +127,22 @@ class RedisCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         """Read every gauge in one pipelined round trip (plus the posts hook, if any)."""
-        keys = self.store.keys
-        pipe = self.store.r.pipeline(transaction=False)
-        for queue in self.queues:
-            pipe.llen(keys.celery_queue(queue))
-        pipe.xlen(keys.inbox)
-        pipe.zcard(keys.dead_letters)
-        pipe.zcard(keys.rendered_index)
-        pipe.zcard(keys.posts)
-        pipe.zcard(keys.dirty_feeds)
         try:
-            replies = pipe.execute()
+            g = Ops(self.store).gauges(self.queues)
         except redis.RedisError:
             # A scrape must still answer (the process metrics are valid); this says why the
             # Redis gauges are missing.
             yield GaugeMetricFamily("syndication_redis_up", "Redis answered the scrape.", value=0)
             return
         yield GaugeMetricFamily("syndication_redis_up", "Redis answered the scrape.", value=1)
-        *lengths, inbox, dead, documents, posts, dirty = (int(v) for v in replies)
+        lengths = [g.queues[q] for q in self.queues]
+        inbox, dead, documents, posts, dirty = (
+            g.inbox,
+            g.dead_letters,
+            g.documents,
+            g.posts,
+            g.dirty_feeds,
+        )
 
         queue_gauge = GaugeMetricFamily(
             "syndication_queue_length", "Messages waiting in a Celery queue.", labels=["queue"]

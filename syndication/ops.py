@@ -6,11 +6,41 @@ Read-only except for the backfill bookmark; used by ``syndication status`` and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import redis
 
+from syndication.keys import QUEUES
 from syndication.store import Store, decode_map
+
+
+@dataclass(frozen=True)
+class Gauges:
+    """Sizes read in one round trip at a metrics scrape."""
+
+    queues: dict[str, int]
+    inbox: int
+    dead_letters: int
+    documents: int
+    posts: int
+    dirty_feeds: int
+
+
+def _alive(seen: Mapping[str, str], now: float, stale_after: float) -> dict[str, Any]:
+    ages = {}
+    for name, value in seen.items():
+        try:
+            ages[name] = round(now - float(value), 1)
+        except ValueError:
+            continue
+    alive = sorted(n for n, age in ages.items() if age <= stale_after)
+    return {
+        "ok": bool(alive),
+        "alive": alive,
+        "last_seen_seconds": min(ages.values(), default=None),
+    }
 
 
 class Ops:
@@ -26,6 +56,61 @@ class Ops:
         for queue in queues:
             pipe.llen(self.keys.celery_queue(queue))
         return dict(zip(queues, (int(n) for n in pipe.execute()), strict=True))
+
+    def gauges(self, queues: Sequence[str] = QUEUES) -> Gauges:
+        """Queue, inbox, dead-letter, document, post and dirty-feed counts in one round trip."""
+        k = self.keys
+        pipe = self.r.pipeline(transaction=False)
+        for queue in queues:
+            pipe.llen(k.celery_queue(queue))
+        pipe.xlen(k.inbox)
+        pipe.zcard(k.dead_letters)
+        pipe.zcard(k.rendered_index)
+        pipe.zcard(k.posts)
+        pipe.zcard(k.dirty_feeds)
+        *lengths, inbox, dead, documents, posts, dirty = (int(v) for v in pipe.execute())
+        return Gauges(dict(zip(queues, lengths, strict=True)), inbox, dead, documents, posts, dirty)
+
+    def beat(self, role: str, name: str, now: float) -> None:
+        """Record that process ``name`` (a worker, beat, a server) is alive at ``now``."""
+        self.r.hset(self.keys.heartbeat(role), name, now)
+
+    def readiness(
+        self, now: float, *, stale_after: float, backlog_limit: int
+    ) -> dict[str, dict[str, Any]]:
+        """Every readiness check by name, each with ``ok`` and what it saw."""
+        try:
+            self.r.ping()
+        except redis.RedisError as exc:
+            down = {"ok": False, "error": "redis unreachable"}
+            return {
+                "redis": {"ok": False, "error": f"{type(exc).__name__}"},
+                "workers": down,
+                "beat": down,
+                "backlog": down,
+            }
+        k = self.keys
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hgetall(k.heartbeat("worker"))
+        pipe.hgetall(k.heartbeat("beat"))
+        pipe.xlen(k.inbox)
+        for queue in QUEUES:
+            pipe.llen(k.celery_queue(queue))
+        workers, beat, inbox, *lengths = pipe.execute()
+        queues = dict(zip(QUEUES, (int(n) for n in lengths), strict=True))
+        total = int(inbox) + sum(queues.values())
+        return {
+            "redis": {"ok": True},
+            "workers": _alive(decode_map(workers), now, stale_after),
+            "beat": _alive(decode_map(beat), now, stale_after),
+            "backlog": {
+                "ok": total <= backlog_limit,
+                "total": total,
+                "limit": backlog_limit,
+                "inbox": int(inbox),
+                "queues": queues,
+            },
+        }
 
     def heartbeats(self, role: str) -> dict[str, float]:
         """Process name -> last time seen, for ``worker`` or ``beat``."""

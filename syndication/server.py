@@ -15,11 +15,10 @@ import hashlib
 import hmac
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import anyio.to_thread
-import redis
 import structlog
 from pydantic import TypeAdapter
 from starlette.applications import Starlette
@@ -34,7 +33,8 @@ from syndication import metrics
 from syndication.config import Config
 from syndication.connection import connect
 from syndication.events import ArticleEvent
-from syndication.keys import QUEUES, Keys
+from syndication.keys import Keys
+from syndication.ops import Ops
 from syndication.publishing import Publisher
 from syndication.settings import Settings
 from syndication.store import Store
@@ -117,58 +117,11 @@ async def _read_limited(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-# --- readiness -------------------------------------------------------------------------------
-def _alive(seen: Mapping[bytes, bytes], now: float, stale_after: float) -> dict[str, Any]:
-    ages = {}
-    for name, value in seen.items():
-        try:
-            ages[name.decode(errors="replace")] = round(now - float(value), 1)
-        except ValueError:
-            continue
-    alive = sorted(n for n, age in ages.items() if age <= stale_after)
-    return {
-        "ok": bool(alive),
-        "alive": alive,
-        "last_seen_seconds": min(ages.values(), default=None),
-    }
-
-
 def readiness(
     store: Store, now: float, *, stale_after: float, backlog_limit: int
 ) -> dict[str, dict[str, Any]]:
     """Every readiness check by name, each with ``ok`` and what it saw (blocking)."""
-    try:
-        store.r.ping()
-    except redis.RedisError as exc:
-        down = {"ok": False, "error": "redis unreachable"}
-        return {
-            "redis": {"ok": False, "error": f"{type(exc).__name__}"},
-            "workers": down,
-            "beat": down,
-            "backlog": down,
-        }
-    keys = store.keys
-    pipe = store.r.pipeline(transaction=False)
-    pipe.hgetall(keys.heartbeat("worker"))
-    pipe.hgetall(keys.heartbeat("beat"))
-    pipe.xlen(keys.inbox)
-    for queue in QUEUES:
-        pipe.llen(keys.celery_queue(queue))
-    workers, beat, inbox, *lengths = pipe.execute()
-    queues = dict(zip(QUEUES, (int(n) for n in lengths), strict=True))
-    total = int(inbox) + sum(queues.values())
-    return {
-        "redis": {"ok": True},
-        "workers": _alive(workers, now, stale_after),
-        "beat": _alive(beat, now, stale_after),
-        "backlog": {
-            "ok": total <= backlog_limit,
-            "total": total,
-            "limit": backlog_limit,
-            "inbox": int(inbox),
-            "queues": queues,
-        },
-    }
+    return Ops(store).readiness(now, stale_after=stale_after, backlog_limit=backlog_limit)
 
 
 # --- OpenAPI ---------------------------------------------------------------------------------

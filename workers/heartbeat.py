@@ -15,21 +15,21 @@ from typing import Any
 
 from celery.signals import beat_init, worker_ready
 
+from syndication.ops import Ops
 from workers.runtime import runtime
 
 INTERVAL = 10.0
 
 
 def _beat(app: Any, role: str) -> None:
-    rt = runtime(app)
+    ops = Ops(runtime(app).store)
     name = f"{socket.gethostname()}-{os.getpid()}"
-    key = rt.store.keys.heartbeat(role)
 
     def loop() -> None:
         while True:
             # A missed beat (Redis briefly away) must never kill the process.
             with contextlib.suppress(Exception):
-                rt.store.r.hset(key, name, time.time())
+                ops.beat(role, name, time.time())
             time.sleep(INTERVAL)
 
     threading.Thread(target=loop, name=f"{role}-heartbeat", daemon=True).start()

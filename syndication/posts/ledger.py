@@ -14,259 +14,25 @@ text went out or was last edited in); what it should show by ``article_version``
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from enum import StrEnum
+from collections.abc import Iterable, Sequence
 
+from redis.lock import Lock
 from redis.typing import EncodableT, FieldT
 
 from syndication.errors import StoreError
-from syndication.store import OWE_LUA, Store, decode_map, members, scores, text_of
+from syndication.posts.post import (
+    OPEN,
+    SETTLING,
+    Post,
+    PostStatus,
+    entry,
+    post_id_for,
+    text_value,
+)
+from syndication.posts.scripts import CLAIM, CREATE, TRANSITION, UPDATE
+from syndication.store import Store, members, scores, text_of
 
 __all__ = ["OPEN", "SETTLING", "Ledger", "Post", "PostStatus", "post_id_for"]
-
-# History entries kept per post (the oldest are dropped).
-HISTORY = 50
-
-
-class PostStatus(StrEnum):
-    """Where a post is in its life."""
-
-    PLANNED = "planned"
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    UNCERTAIN = "uncertain"
-    DELETED = "deleted"
-
-
-# Not sent yet: may still be re-rendered or cancelled.
-OPEN = (PostStatus.PLANNED,)
-# A send whose outcome is not settled yet: wanted changes wait until it is.
-SETTLING = (PostStatus.SENDING, PostStatus.UNCERTAIN)
-
-# Shared by every script. KEYS[1] post hash, KEYS[2] history list, KEYS[3] counts hash.
-_COMMON = (
-    OWE_LUA
-    + """
-local function count(old, new)
-  local p = redis.call('HMGET', KEYS[1], 'platform', 'channel')
-  local base = (p[1] or '') .. '|' .. (p[2] or '') .. '|'
-  if old then redis.call('HINCRBY', KEYS[3], base .. old, -1) end
-  redis.call('HINCRBY', KEYS[3], base .. new, 1)
-end
-local function remember(entry)
-  redis.call('RPUSH', KEYS[2], entry)
-  redis.call('LTRIM', KEYS[2], -HISTORY, -1)
-end
--- A sent post owes a sync when the platform does not show what it should.
-local function needs_sync()
-  local f = redis.call('HMGET', KEYS[1], 'status', 'delete_requested', 'article_version',
-                       'sent_version')
-  if f[1] ~= 'sent' then return false end
-  return f[2] == '1' or tonumber(f[3] or '0') > tonumber(f[4] or '0')
-end
-""".replace("HISTORY", str(HISTORY))
-)
-
-# KEYS: post, history, counts, delivery, posts, article_posts, channel_planned, due.
-# ARGV: post id, created_at, due_at, enqueue ("1"/"0"), history entry, field/value pairs.
-_CREATE = (
-    _COMMON
-    + """
-local owner = redis.call('GET', KEYS[4])
-if owner and owner ~= ARGV[1] then return owner end
-if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
-redis.call('SET', KEYS[4], ARGV[1])
-for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-count(false, redis.call('HGET', KEYS[1], 'status'))
-remember(ARGV[5])
-redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1])
-redis.call('SADD', KEYS[6], ARGV[1])
-redis.call('ZADD', KEYS[7], ARGV[3], ARGV[1])
-if ARGV[4] == '1' then redis.call('ZADD', KEYS[8], ARGV[3], ARGV[1]) end
-return 'created'
-"""
-)
-
-# KEYS: post, history, counts, due, leases, channel_planned, sync zset, sync generations.
-# ARGV: post id, expected statuses (comma-separated, '*' for any), new status, now, history
-#       entry, due_at ('' unless the post goes back to the due set), field/value pairs.
-_TRANSITION = (
-    _COMMON
-    + """
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return 'missing' end
-if ARGV[2] ~= '*' and not string.find(',' .. ARGV[2] .. ',', ',' .. status .. ',', 1, true) then
-  return status
-end
-local new = ARGV[3]
-if new ~= status then count(status, new) end
-redis.call('HSET', KEYS[1], 'status', new, 'updated_at', ARGV[4])
-for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-remember(ARGV[5])
-if new ~= 'sending' then redis.call('ZREM', KEYS[5], ARGV[1]) end
-if ARGV[6] ~= '' then
-  redis.call('HSET', KEYS[1], 'due_at', ARGV[6])
-  if redis.call('HGET', KEYS[1], 'approved') ~= '0' then
-    redis.call('ZADD', KEYS[4], ARGV[6], ARGV[1])
-  end
-  redis.call('ZADD', KEYS[6], ARGV[6], ARGV[1])
-elseif new ~= 'planned' then
-  redis.call('ZREM', KEYS[4], ARGV[1])
-end
-if new == 'cancelled' then redis.call('ZREM', KEYS[6], ARGV[1]) end
-if needs_sync() then owe(KEYS[7], KEYS[8], ARGV[1], ARGV[4]) end
-return 'ok'
-"""
-)
-
-# KEYS: post, history, counts, sync zset, sync generations.
-# ARGV: post id, now, history entry, field/value pairs.
-_UPDATE = (
-    _COMMON
-    + """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 'missing' end
-redis.call('HSET', KEYS[1], 'updated_at', ARGV[2])
-for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-remember(ARGV[3])
-if needs_sync() then owe(KEYS[4], KEYS[5], ARGV[1], ARGV[2]) end
-return 'ok'
-"""
-)
-
-# KEYS: post, history, counts, due, leases. ARGV: post id, owner, now, lease_until, entry.
-_CLAIM = (
-    _COMMON
-    + """
-local status = redis.call('HGET', KEYS[1], 'status')
-if status ~= 'planned' then return status or 'missing' end
-if redis.call('HGET', KEYS[1], 'approved') == '0' then return 'awaiting-approval' end
-count(status, 'sending')
-redis.call('HSET', KEYS[1], 'status', 'sending', 'owner', ARGV[2], 'lease_until', ARGV[4],
-           'updated_at', ARGV[3],
-           'sending_version', redis.call('HGET', KEYS[1], 'article_version') or '0')
-if (redis.call('HGET', KEYS[1], 'first_attempt_at') or '') == '' then
-  redis.call('HSET', KEYS[1], 'first_attempt_at', ARGV[3])
-end
-redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-remember(ARGV[5])
-redis.call('ZREM', KEYS[4], ARGV[1])
-redis.call('ZADD', KEYS[5], ARGV[4], ARGV[1])
-return 'claimed'
-"""
-)
-
-
-def _text(value: object) -> str:
-    return "1" if value is True else "0" if value is False else str(value)
-
-
-def _entry(now: float, status: str, note: str) -> str:
-    return json.dumps({"at": now, "status": status, "note": note[:500]}, ensure_ascii=False)
-
-
-@dataclass(frozen=True)
-class Post:
-    """One post of one article (or story) on one channel."""
-
-    id: str
-    channel: str
-    platform: str
-    article_id: str
-    story_id: str
-    status: PostStatus
-    text: str
-    link: str
-    language: str
-    idempotency_key: str
-    due_at: float
-    created_at: float
-    updated_at: float
-    title: str = ""
-    description: str = ""
-    image_url: str = ""
-    image_alt: str = ""
-    attempts: int = 0
-    # Times an uncertain post was sent again because the account listing did not show it.
-    resends: int = 0
-    last_error: str = ""
-    remote_id: str = ""
-    remote_url: str = ""
-    sent_at: float = 0.0
-    approved: bool = True
-    # The article revision the text was rendered from; the one whose text the platform shows
-    # (sent, or edited in); the one a sender in progress took.
-    article_version: float = 0.0
-    sent_version: float = 0.0
-    sending_version: float = 0.0
-    first_attempt_at: float = 0.0
-    delete_requested: bool = False
-    note: str = ""
-    history: tuple[dict[str, object], ...] = field(default_factory=tuple)
-
-    def to_hash(self) -> dict[str, str]:
-        """The Redis hash of this post (its history lives in a list of its own)."""
-        return {k: _text(v) for k, v in asdict(self).items() if k != "history"}
-
-    @classmethod
-    def from_hash(
-        cls, data: Mapping[bytes | str, bytes | str], history: Sequence[bytes | str] = ()
-    ) -> Post:
-        """Read a post back from its Redis hash and history list."""
-        d = decode_map(data)
-
-        def number(name: str) -> float:
-            return float(d.get(name) or 0)
-
-        status = d.get("status", "planned")
-        return cls(
-            id=d.get("id", ""),
-            channel=d.get("channel", ""),
-            platform=d.get("platform", ""),
-            article_id=d.get("article_id", ""),
-            story_id=d.get("story_id", ""),
-            text=d.get("text", ""),
-            link=d.get("link", ""),
-            language=d.get("language", ""),
-            idempotency_key=d.get("idempotency_key", ""),
-            title=d.get("title", ""),
-            description=d.get("description", ""),
-            image_url=d.get("image_url", ""),
-            image_alt=d.get("image_alt", ""),
-            last_error=d.get("last_error", ""),
-            remote_id=d.get("remote_id", ""),
-            remote_url=d.get("remote_url", ""),
-            note=d.get("note", ""),
-            status=PostStatus(status),
-            attempts=int(d.get("attempts") or 0),
-            resends=int(d.get("resends") or 0),
-            approved=d.get("approved", "1") == "1",
-            delete_requested=d.get("delete_requested", "0") == "1",
-            history=tuple(json.loads(text_of(h)) for h in history),
-            due_at=number("due_at"),
-            created_at=number("created_at"),
-            updated_at=number("updated_at"),
-            sent_at=number("sent_at"),
-            article_version=number("article_version"),
-            sent_version=number("sent_version"),
-            sending_version=number("sending_version"),
-            first_attempt_at=number("first_attempt_at"),
-        )
-
-    @property
-    def needs_sync(self) -> bool:
-        """Sent, but the platform does not show what it should (an edit or delete is owed)."""
-        return self.status == PostStatus.SENT and (
-            self.delete_requested or self.article_version > self.sent_version
-        )
-
-
-def post_id_for(channel: str, article_id: str) -> str:
-    """The deterministic id of an article's post on a channel."""
-    return f"{channel}--{article_id}"
 
 
 class Ledger:
@@ -275,10 +41,10 @@ class Ledger:
     def __init__(self, store: Store) -> None:
         self.r = store.r
         self.keys = store.keys
-        self._create = self.r.register_script(_CREATE)
-        self._claim = self.r.register_script(_CLAIM)
-        self._transition = self.r.register_script(_TRANSITION)
-        self._update = self.r.register_script(_UPDATE)
+        self._create = self.r.register_script(CREATE)
+        self._claim = self.r.register_script(CLAIM)
+        self._transition = self.r.register_script(TRANSITION)
+        self._update = self.r.register_script(UPDATE)
 
     # --- reading -------------------------------------------------------------------------
     def get(self, post_id: str) -> Post | None:
@@ -375,7 +141,7 @@ class Ledger:
                     repr(post.created_at),
                     repr(post.due_at),
                     "1" if enqueue else "0",
-                    _entry(post.created_at, post.status.value, "planned"),
+                    entry(post.created_at, post.status.value, "planned"),
                     *fields,
                 ],
             )
@@ -391,9 +157,9 @@ class Ledger:
         """
         if "status" in fields:
             raise ValueError("status: change it with transition()")
-        args: list[str] = [post_id, repr(now), _entry(now, "", note)]
+        args: list[str] = [post_id, repr(now), entry(now, "", note)]
         for name, value in fields.items():
-            args += [name, _text(value)]
+            args += [name, text_value(value)]
         k = self.keys
         result = self._update(
             keys=[
@@ -436,11 +202,11 @@ class Ledger:
             wanted,
             new.value,
             repr(now),
-            _entry(now, new.value, note),
+            entry(now, new.value, note),
             "" if due_at is None else repr(due_at),
         ]
         for name, value in fields.items():
-            args += [name, _text(value)]
+            args += [name, text_value(value)]
         post = self.keys.post(post_id)
         channel = text_of(self.r.hget(post, "channel"))
         k = self.keys
@@ -469,7 +235,7 @@ class Ledger:
                 owner,
                 repr(now),
                 repr(now + lease),
-                _entry(now, "sending", f"claimed by {owner}"),
+                entry(now, "sending", f"claimed by {owner}"),
             ],
         )
         return text_of(result)
@@ -507,6 +273,14 @@ class Ledger:
         self.r.zrem(self.keys.leases, post_id)
 
     # --- channels ------------------------------------------------------------------------
+    def channel_lock(self, channel: str, timeout: float = 30.0) -> Lock:
+        """A lock held while one channel's next post time is chosen (spacing needs a stable
+        view of the channel's planned times)."""
+        lock: Lock = self.r.lock(
+            self.keys.channel_lock(channel), timeout=timeout, blocking_timeout=timeout
+        )
+        return lock
+
     def pause(self, channel: str, paused: bool) -> None:
         """Pause or resume a channel (its posts wait; nothing is lost)."""
         if paused:

@@ -189,10 +189,7 @@ class Planner:
                 image_url = article.image.url
             except MediaError as exc:
                 image_note = f"image skipped at planning: {exc}"
-        lock = self.store.r.lock(
-            self.store.keys.channel_lock(channel.name), timeout=30, blocking_timeout=30
-        )
-        with lock:
+        with self.ledger.channel_lock(channel.name):
             due = self._due(channel, article, datetime.fromtimestamp(now, UTC))
             post = Post(
                 id=post_id,
