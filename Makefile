@@ -26,6 +26,7 @@ bench: venv
 lint: venv
 	$(BIN)/ruff check syndication workers feeds tests benchmarks
 	$(BIN)/ruff format --check syndication workers feeds tests benchmarks
+	$(BIN)/lint-imports
 
 typecheck: venv
 	$(BIN)/mypy

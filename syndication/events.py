@@ -14,7 +14,6 @@ surrogates included (each removal is reported as a warning), so that nothing dow
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +21,6 @@ from typing import Annotated, Any, Literal, TypeAlias
 from urllib.parse import urlsplit
 
 import langcodes
-import nh3
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -36,6 +34,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from slugify import slugify
 
+from syndication.cleaning import clean_tree, sanitize_html
 from syndication.decoding import check_value, decode_json, join_path, json_kind
 from syndication.errors import EventValidationError, FieldError
 from syndication.settings import Limits
@@ -43,8 +42,6 @@ from syndication.settings import Limits
 EventType: TypeAlias = Literal["article.published", "article.updated", "article.unpublished"]
 EVENT_TYPES: tuple[str, ...] = ("article.published", "article.updated", "article.unpublished")
 
-# XML 1.0 allows #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF].
-_XML_ILLEGAL = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]*")
 _RFC3339 = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?(?P<offset>[Zz]|[+-]\d{2}:\d{2})?"
@@ -54,35 +51,6 @@ _DEFAULT_LIMITS = Limits()
 YEARS = (1900, 2200)
 # Warnings listed per event (then counted).
 MAX_WARNINGS = 20
-
-# Tags and attributes kept in article HTML: the usual text markup plus images, figures,
-# captions and links. Scripts, styles, iframes and every on* handler are dropped.
-_HTML_TAGS = nh3.ALLOWED_TAGS | {"figure", "figcaption", "picture", "source"}
-_HTML_ATTRIBUTES: dict[str, set[str]] = {
-    **{tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()},
-    "a": {"href", "title", "hreflang"},
-    "img": {"src", "alt", "title", "width", "height", "srcset", "sizes"},
-    "source": {"srcset", "type", "media", "sizes"},
-    "time": {"datetime"},
-}
-_URL_SCHEMES = {"http", "https", "mailto"}
-
-
-def clean_text(value: str) -> tuple[str, int]:
-    """Return ``value`` in NFC without XML-illegal characters, and how many were removed."""
-    cleaned, removed = _XML_ILLEGAL.subn("", value)
-    return unicodedata.normalize("NFC", cleaned), removed
-
-
-def sanitize_html(html: str) -> str:
-    """Sanitise article HTML with nh3: scripts and handlers go, images and links stay."""
-    return nh3.clean(
-        html,
-        tags=_HTML_TAGS,
-        attributes=_HTML_ATTRIBUTES,
-        url_schemes=_URL_SCHEMES,
-        link_rel="noopener noreferrer",
-    )
 
 
 def _limits(info: ValidationInfo) -> Limits:
@@ -360,20 +328,6 @@ class ParsedEvent:
         return self.event.model_dump(mode="json", exclude_none=True)
 
 
-def _clean_tree(value: object, path: str, warnings: list[str]) -> object:
-    if isinstance(value, str):
-        cleaned, removed = clean_text(value)
-        if removed:
-            warnings.append(f"{path}: removed {removed} character(s) not allowed in XML")
-        return cleaned
-    if isinstance(value, dict):
-        # Depth is bounded by check_value before this recursion runs.
-        return {k: _clean_tree(v, join_path(path, k), warnings) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean_tree(v, f"{path}[{i}]", warnings) for i, v in enumerate(value)]
-    return value
-
-
 def _path(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
@@ -480,7 +434,7 @@ def parse_event(raw: object, limits: Limits | None = None) -> ParsedEvent:
             ]
         )
     warnings: list[str] = []
-    cleaned = _clean_tree(raw, "", warnings)
+    cleaned = clean_tree(raw, "", warnings)
     if len(warnings) > MAX_WARNINGS:
         more = len(warnings) - MAX_WARNINGS
         warnings = [*warnings[:MAX_WARNINGS], f"event: {more} more warning(s) not listed"]

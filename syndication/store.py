@@ -21,21 +21,26 @@ from syndication.decoding import printable, raw_text
 from syndication.errors import FieldError, StoreError
 from syndication.events import Article, ArticleUnpublished, ParsedEvent, is_event_id
 from syndication.keys import Keys
+from syndication.replies import decode_map, members, pairs, scores, text_of
+from syndication.store_scripts import APPLY, FINISH
+
+__all__ = [
+    "ApplyResult",
+    "ArticleState",
+    "DeadLetter",
+    "Store",
+    "decode_map",
+    "members",
+    "pairs",
+    "scores",
+    "text_of",
+]
 
 # Stored articles were sanitised on the way in; re-reading them skips the HTML sanitiser.
 _TRUSTED = {"trusted": True}
 
 ApplyStatus = Literal["applied", "duplicate", "stale"]
 
-# Lua: record ``item`` in a stage's work list (``zkey`` sorted set, ``gkey`` generation hash;
-# see syndication.worklist) at time ``now``. An item already listed (leased, or waiting for a
-# retry) keeps its time; its generation moves on, so its taker knows to do it again.
-OWE_LUA = """
-local function owe(zkey, gkey, item, now)
-  if not redis.call('ZSCORE', zkey, item) then redis.call('ZADD', zkey, now, item) end
-  redis.call('HINCRBY', gkey, item, 1)
-end
-"""
 
 # A dead letter keeps at most this much of its raw payload (the default largest event), this
 # many errors, and this much of each error and of its source.
@@ -43,84 +48,6 @@ DEAD_LETTER_RAW_BYTES = 1_048_576
 _ERRORS_KEPT = 60
 _ERROR_CHARS = 2_000
 _SOURCE_CHARS = 500
-
-# KEYS: seen, article, meta, article_feeds, all_articles, story, dirty, status, then the
-#       sorted set and generation hash of every stage the applied event owes work to.
-# ARGV: event_id, kind ("upsert"|"unpublish"), version, published, now, memory_seconds,
-#       article_json, article_id, feed_key_prefix, tombstone_key_prefix, new feed ids...
-# Remove a dirty mark only if nothing changed the feed since the render read it.
-_FINISH = """
-local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if score and tonumber(score) == tonumber(ARGV[2]) then
-  redis.call('ZREM', KEYS[1], ARGV[1])
-  return 1
-end
-if not score then return 1 end
-return 0
-"""
-
-_APPLY = (
-    OWE_LUA
-    + """
-local seen, article, meta, afeeds, all, story, dirty, status =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
-local event_id, kind, version, published, now, memory =
-  ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
-local article_json, article_id, feed_prefix, tomb_prefix = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
-if redis.call('EXISTS', seen) == 1 then return {'duplicate'} end
-redis.call('SET', seen, now, 'EX', memory)
-local function record(state)
-  redis.call('HSET', status, 'state', state, 'article', article_id, 'at', now)
-  redis.call('EXPIRE', status, memory)
-end
-local old_version = tonumber(redis.call('HGET', meta, 'version') or '-1e18')
-if version < old_version then record('stale') return {'stale'} end
-local old = redis.call('SMEMBERS', afeeds)
--- Every affected feed, prefixed '1:' when this event made it dirty (a render must be
--- queued) or '0:' when a render is already pending for it.
-local dirtied = {'applied'}
-local function touch(f)
-  -- Plain ZADD: the score moves to the latest change (so a render in progress can tell it
-  -- missed one), and the reply is 1 only when the feed was not dirty before.
-  table.insert(dirtied, redis.call('ZADD', dirty, now, f) .. ':' .. f)
-end
-if kind == 'unpublish' then
-  for _, f in ipairs(old) do
-    redis.call('ZREM', feed_prefix .. f, article_id)
-    redis.call('ZADD', tomb_prefix .. f, now, article_id)
-    touch(f)
-  end
-  redis.call('DEL', afeeds)
-  redis.call('ZREM', all, article_id)
-  redis.call('HSET', meta, 'version', ARGV[3], 'state', 'unpublished', 'event', event_id,
-             'at', now)
-else
-  local new = {}
-  for i = 11, #ARGV do
-    local f = ARGV[i]
-    new[f] = true
-    redis.call('ZADD', feed_prefix .. f, published, article_id)
-    redis.call('ZREM', tomb_prefix .. f, article_id)
-    touch(f)
-  end
-  for _, f in ipairs(old) do
-    if not new[f] then redis.call('ZREM', feed_prefix .. f, article_id) touch(f) end
-  end
-  redis.call('DEL', afeeds)
-  if #ARGV >= 11 then redis.call('SADD', afeeds, unpack(ARGV, 11)) end
-  redis.call('SET', article, article_json)
-  redis.call('ZADD', all, published, article_id)
-  if story ~= '' then redis.call('SADD', story, article_id) end
-  redis.call('HSET', meta, 'version', ARGV[3], 'state', 'live', 'event', event_id, 'at', now,
-             'published', published)
-end
-redis.call('HINCRBY', meta, 'applied', 1)
-record('applied')
--- The work this change owes later stages, recorded in the same step (see worklist.py).
-for i = 9, #KEYS, 2 do owe(KEYS[i], KEYS[i + 1], article_id, now) end
-return dirtied
-"""
-)
 
 
 @dataclass(frozen=True)
@@ -164,52 +91,6 @@ class ArticleState:
     applied: int = 0
 
 
-def text_of(value: bytes | str | None) -> str:
-    """A Redis reply as text (``""`` for a missing value)."""
-    if value is None:
-        return ""
-    return value.decode() if isinstance(value, bytes) else value
-
-
-_s = text_of
-
-
-def members(reply: Iterable[object]) -> list[str]:
-    """The members of a set or sorted-set range read without scores, as text.
-
-    redis-py types range replies as members or (member, score) pairs in one union; without
-    ``withscores`` every item is a member.
-    """
-    out: list[str] = []
-    for item in reply:
-        if not isinstance(item, bytes | str):
-            raise StoreError(f"expected a member, got {item!r}")
-        out.append(_s(item))
-    return out
-
-
-def pairs(reply: Iterable[object]) -> list[tuple[str, float]]:
-    """(member, score) pairs of a sorted-set range read ``withscores=True``."""
-    out: list[tuple[str, float]] = []
-    for item in reply:
-        if not isinstance(item, tuple | list):
-            raise StoreError(f"expected a (member, score) pair, got {item!r}")
-        member, score = item
-        out.append((text_of(member), float(score)))
-    return out
-
-
-def scores(reply: Iterable[object]) -> list[float]:
-    """The scores of a sorted-set range read ``withscores=True``."""
-    out: list[float] = []
-    for item in reply:
-        if not isinstance(item, tuple | list):
-            raise StoreError(f"expected a (member, score) pair, got {item!r}")
-        _, score = item
-        out.append(score)
-    return out
-
-
 class Store:
     """The project's Redis state. One per process; cheap to create."""
 
@@ -217,8 +98,8 @@ class Store:
         self.r = client
         self.keys = keys
         self.memory = event_memory_seconds
-        self._apply = client.register_script(_APPLY)
-        self._finish = client.register_script(_FINISH)
+        self._apply = client.register_script(APPLY)
+        self._finish = client.register_script(FINISH)
 
     # --- events ------------------------------------------------------------------------
     def _apply_args(
@@ -311,10 +192,10 @@ class Store:
 
     @staticmethod
     def _result(parsed: ParsedEvent, reply: list[bytes]) -> ApplyResult:
-        status = _s(reply[0])
+        status = text_of(reply[0])
         if status not in ("applied", "duplicate", "stale"):
             raise StoreError(f"apply script answered {status!r}")
-        marked = [_s(f).partition(":") for f in reply[1:]]
+        marked = [text_of(f).partition(":") for f in reply[1:]]
         return ApplyResult(
             status,  # type: ignore[arg-type]
             parsed.event.id,
@@ -325,14 +206,14 @@ class Store:
 
     def event_state(self, event_id: str) -> str | None:
         """``applied``, ``stale``, ``rejected`` or ``None`` when the event is not known yet."""
-        return _s(self.r.hget(self.keys.event_status(event_id), "state")) or None
+        return text_of(self.r.hget(self.keys.event_status(event_id), "state")) or None
 
     def event_states(self, event_ids: Sequence[str]) -> list[str | None]:
         """:meth:`event_state` for many ids in one round trip."""
         pipe = self.r.pipeline(transaction=False)
         for eid in event_ids:
             pipe.hget(self.keys.event_status(eid), "state")
-        return [_s(v) or None for v in pipe.execute()]
+        return [text_of(v) or None for v in pipe.execute()]
 
     # --- articles ----------------------------------------------------------------------
     def get_article(self, article_id: str) -> Article | None:
@@ -360,16 +241,16 @@ class Store:
             return None
         return ArticleState(
             article_id,
-            _s(meta.get(b"state")),
+            text_of(meta.get(b"state")),
             float(meta.get(b"version", 0)),
-            _s(meta.get(b"event")),
-            frozenset(_s(f) for f in feeds),
+            text_of(meta.get(b"event")),
+            frozenset(text_of(f) for f in feeds),
             int(meta.get(b"applied", 0)),
         )
 
     def translations(self, story_id: str) -> list[str]:
         """Ids of every stored translation of a story (the original included)."""
-        return sorted(_s(m) for m in self.r.smembers(self.keys.translations(story_id)))
+        return sorted(text_of(m) for m in self.r.smembers(self.keys.translations(story_id)))
 
     def feed_article_ids(self, feed_id: str, limit: int) -> list[str]:
         """The newest ``limit`` article ids of a feed, newest first (reads only those)."""
@@ -385,7 +266,7 @@ class Store:
         pipe = self.r.pipeline(transaction=False)
         pipe.zremrangebyscore(key, "-inf", f"({since}")
         pipe.zrevrange(key, 0, -1, withscores=True)
-        return [(_s(m), float(s)) for m, s in pipe.execute()[1]]
+        return [(text_of(m), float(s)) for m, s in pipe.execute()[1]]
 
     def count_articles(self) -> int:
         """How many live articles are stored."""
@@ -399,7 +280,7 @@ class Store:
         """Every feed id that has an index or tombstones (SCAN, for operators)."""
         prefix = self.keys.feed_index("")
         return sorted(
-            {_s(k)[len(prefix) :] for k in self.r.scan_iter(match=prefix + "*", count=1000)}
+            {text_of(k)[len(prefix) :] for k in self.r.scan_iter(match=prefix + "*", count=1000)}
         )
 
     # --- rendering bookkeeping -----------------------------------------------------------
@@ -534,7 +415,7 @@ class Store:
     # --- inbox stream ------------------------------------------------------------------------
     def inbox_add(self, event_json: str) -> str:
         """Append an event to the inbox stream (what any CMS does with one XADD)."""
-        return _s(self.r.xadd(self.keys.inbox, {"event": event_json}))
+        return text_of(self.r.xadd(self.keys.inbox, {"event": event_json}))
 
     def ensure_inbox_group(self) -> None:
         """Create the consumer group (and the stream) once; harmless when both exist."""
@@ -563,7 +444,7 @@ class Store:
                 raise StoreError(f"unexpected XREADGROUP reply {got!r}")
             for _stream, items in got or []:
                 entries.extend(items)
-        return [(_s(eid), fields) for eid, fields in entries]
+        return [(text_of(eid), fields) for eid, fields in entries]
 
     def inbox_ack(self, entry_ids: Sequence[str]) -> None:
         """Acknowledge and delete processed inbox entries."""
@@ -598,8 +479,3 @@ class Store:
         if batch:
             n += int(self.r.delete(*batch))
         return n
-
-
-def decode_map(data: Mapping[bytes | str, bytes | str]) -> dict[str, str]:
-    """A Redis hash as text keys and values."""
-    return {_s(k): _s(v) for k, v in data.items()}

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from redis.client import Pipeline
 
 from syndication.keys import Keys
-from syndication.store import OWE_LUA, Store, pairs, text_of
+from syndication.store import Store, pairs, text_of
+from syndication.store_scripts import OWE_LUA
 
 __all__ = ["STAGES", "Taken", "WorkList"]
 

@@ -24,8 +24,13 @@ from syndication.config import Config, load_config
 from syndication.connection import connect
 from syndication.embedded import ensure_embedded, stop_embedded
 from syndication.keys import Keys
+from syndication.platforms.mastodon import MastodonAdapter
+from syndication.platforms.x import XAdapter
 from syndication.settings import Settings
 from syndication.store import Store
+from syndication.testing.mastodon import MastodonSandbox
+from syndication.testing.x import XSandbox
+from tests.sandbox_values import mastodon_settings, x_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "config" / "samples"
@@ -172,3 +177,30 @@ def load_samples() -> list[dict[str, object]]:
     """The sample events shipped in config/samples/ (JSON Lines)."""
     lines = (SAMPLES / "events.jsonl").read_text(encoding="utf-8").splitlines()
     return [json.loads(line) for line in lines if line.strip()]
+
+
+# --- platform sandboxes ----------------------------------------------------------------------
+@pytest.fixture
+def x_sandbox() -> Iterator[XSandbox]:
+    """A running X API sandbox."""
+    with XSandbox() as server:
+        yield server
+
+
+@pytest.fixture
+def x_adapter(x_sandbox: XSandbox) -> XAdapter:
+    """An X adapter (real tweepy) pointed at ``x_sandbox``."""
+    return XAdapter(x_settings(x_sandbox.base_url))
+
+
+@pytest.fixture
+def mastodon_sandbox() -> Iterator[MastodonSandbox]:
+    """A running Mastodon API sandbox."""
+    with MastodonSandbox() as server:
+        yield server
+
+
+@pytest.fixture
+def mastodon_adapter(mastodon_sandbox: MastodonSandbox) -> MastodonAdapter:
+    """A Mastodon adapter (real Mastodon.py) pointed at ``mastodon_sandbox``."""
+    return MastodonAdapter(mastodon_settings(mastodon_sandbox.base_url))

@@ -17,7 +17,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from syndication.events import Article, clean_text
+from syndication.cleaning import clean_text
+from syndication.events import Article
 
 VIETNAMESE_WORDS = (
     "Thủ",

@@ -4,7 +4,7 @@ the change owes move together or not at all."""
 
 from __future__ import annotations
 
-from syndication.store import OWE_LUA
+from syndication.store_scripts import OWE_LUA
 
 __all__ = ["CLAIM", "CREATE", "HISTORY", "TRANSITION", "UPDATE"]
 

@@ -24,7 +24,6 @@ import yaml
 
 from syndication.demo import SANDBOX_SECRETS, ImageServer, Sandboxes, channels_config
 from syndication.posts.ledger import Ledger, Post, PostStatus
-from syndication.publishing import queue_event
 from syndication.settings import Settings
 from syndication.store import Store
 from syndication.testing.base import SandboxServer
@@ -103,7 +102,7 @@ def write_channels(settings: Settings, sandboxes: Sandboxes, **changes: Any) -> 
 def publish(settings: Settings, store: Store, events: list[dict[str, object]]) -> None:
     """Hand events over as every producer does: the inbox stream, then a nudge."""
     for event in events:
-        queue_event(store, event)
+        store.inbox_add(json.dumps(event, ensure_ascii=False))
     DRAIN_INBOX.send(create_app(settings))
 
 

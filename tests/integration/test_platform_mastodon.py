@@ -20,16 +20,12 @@ from syndication.platforms.mastodon import MastodonAdapter
 from syndication.platforms.registry import make_adapter
 from syndication.platforms.x import XAdapter
 from syndication.testing.mastodon import MastodonSandbox
-from tests.sandbox_fixtures import (
+from tests.sandbox_values import (
     MASTODON_TOKEN,
-    mastodon_adapter,
-    mastodon_sandbox,
     mastodon_settings,
     wait_for,
     x_settings,
 )
-
-__all__ = ["mastodon_adapter", "mastodon_sandbox"]  # fixtures, imported for pytest to find
 
 LINK = "https://news.example/ja/typhoon?utm_source=mastodon&utm_medium=social"
 

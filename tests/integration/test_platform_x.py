@@ -17,9 +17,7 @@ from syndication.errors import (
 from syndication.platforms.base import Media, OutgoingPost
 from syndication.platforms.x import XAdapter
 from syndication.testing.x import XSandbox
-from tests.sandbox_fixtures import X_CREDENTIALS, wait_for, x_adapter, x_sandbox, x_settings
-
-__all__ = ["x_adapter", "x_sandbox"]  # fixtures, imported for pytest to find
+from tests.sandbox_values import X_CREDENTIALS, wait_for, x_settings
 
 LINK = "https://news.example/vi/bao-so-3"
 

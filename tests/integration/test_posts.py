@@ -32,11 +32,9 @@ from syndication.testing.mastodon import MastodonSandbox
 from syndication.testing.x import XSandbox
 from syndication.worklist import WorkList
 from tests.conftest import WorkerProcess, wait_until
-from tests.sandbox_fixtures import MASTODON_TOKEN, X_CREDENTIALS, mastodon_sandbox, x_sandbox
+from tests.sandbox_values import MASTODON_TOKEN, X_CREDENTIALS
 from tests.unit.test_events import EVENT
 from workers.app import create_app
-
-__all__ = ["mastodon_sandbox", "x_sandbox"]  # fixtures, imported for pytest to find
 
 # Environment variable names the channel configs point at (never SYNDICATION_*: env_for
 # strips those before starting a worker).

@@ -10,13 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from syndication.cleaning import sanitize_html
 from syndication.errors import EventValidationError
 from syndication.events import (
     ArticlePublished,
     ArticleUnpublished,
     parse_event,
     parse_event_json,
-    sanitize_html,
 )
 from syndication.settings import Limits
 

@@ -1,0 +1,61 @@
+"""Text as the feeds and platforms can take it: NFC, no characters XML forbids, safe HTML.
+
+Applied to every string of an event before validation, so that nothing downstream (feedgen,
+JSON Feed, platform APIs) can fail on text. Each removal is reported as a warning.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import nh3
+
+from syndication.decoding import join_path
+
+__all__ = ["clean_text", "clean_tree", "sanitize_html"]
+
+# XML 1.0 allows #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF].
+_XML_ILLEGAL = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Tags and attributes kept in article HTML: the usual text markup plus images, figures,
+# captions and links. Scripts, styles, iframes and every on* handler are dropped.
+_HTML_TAGS = nh3.ALLOWED_TAGS | {"figure", "figcaption", "picture", "source"}
+_HTML_ATTRIBUTES: dict[str, set[str]] = {
+    **{tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()},
+    "a": {"href", "title", "hreflang"},
+    "img": {"src", "alt", "title", "width", "height", "srcset", "sizes"},
+    "source": {"srcset", "type", "media", "sizes"},
+    "time": {"datetime"},
+}
+_URL_SCHEMES = {"http", "https", "mailto"}
+
+
+def clean_text(value: str) -> tuple[str, int]:
+    """Return ``value`` in NFC without XML-illegal characters, and how many were removed."""
+    cleaned, removed = _XML_ILLEGAL.subn("", value)
+    return unicodedata.normalize("NFC", cleaned), removed
+
+
+def sanitize_html(html: str) -> str:
+    """Sanitise article HTML with nh3: scripts and handlers go, images and links stay."""
+    return nh3.clean(
+        html,
+        tags=_HTML_TAGS,
+        attributes=_HTML_ATTRIBUTES,
+        url_schemes=_URL_SCHEMES,
+        link_rel="noopener noreferrer",
+    )
+
+
+def clean_tree(value: object, path: str, warnings: list[str]) -> object:
+    if isinstance(value, str):
+        cleaned, removed = clean_text(value)
+        if removed:
+            warnings.append(f"{path}: removed {removed} character(s) not allowed in XML")
+        return cleaned
+    if isinstance(value, dict):
+        # Depth is bounded by check_value before this recursion runs.
+        return {k: clean_tree(v, join_path(path, k), warnings) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_tree(v, f"{path}[{i}]", warnings) for i, v in enumerate(value)]
+    return value

@@ -1,0 +1,97 @@
+"""The store's Lua scripts: applying an event, and finishing a render.
+
+Kept apart from :mod:`syndication.store` so the repository reads as Python. Each script is
+one atomic step on the server; callers pass every key they touch (see ``KEYS``/``ARGV``).
+"""
+
+from __future__ import annotations
+
+__all__ = ["APPLY", "FINISH", "OWE_LUA"]
+
+# Lua: record ``item`` in a stage's work list (``zkey`` sorted set, ``gkey`` generation hash;
+# see syndication.worklist) at time ``now``. An item already listed (leased, or waiting for a
+# retry) keeps its time; its generation moves on, so its taker knows to do it again.
+OWE_LUA = """
+local function owe(zkey, gkey, item, now)
+  if not redis.call('ZSCORE', zkey, item) then redis.call('ZADD', zkey, now, item) end
+  redis.call('HINCRBY', gkey, item, 1)
+end
+"""
+
+# KEYS: seen, article, meta, article_feeds, all_articles, story, dirty, status, then the
+#       sorted set and generation hash of every stage the applied event owes work to.
+# ARGV: event_id, kind ("upsert"|"unpublish"), version, published, now, memory_seconds,
+#       article_json, article_id, feed_key_prefix, tombstone_key_prefix, new feed ids...
+# Remove a dirty mark only if nothing changed the feed since the render read it.
+FINISH = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) == tonumber(ARGV[2]) then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  return 1
+end
+if not score then return 1 end
+return 0
+"""
+
+APPLY = (
+    OWE_LUA
+    + """
+local seen, article, meta, afeeds, all, story, dirty, status =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local event_id, kind, version, published, now, memory =
+  ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
+local article_json, article_id, feed_prefix, tomb_prefix = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+if redis.call('EXISTS', seen) == 1 then return {'duplicate'} end
+redis.call('SET', seen, now, 'EX', memory)
+local function record(state)
+  redis.call('HSET', status, 'state', state, 'article', article_id, 'at', now)
+  redis.call('EXPIRE', status, memory)
+end
+local old_version = tonumber(redis.call('HGET', meta, 'version') or '-1e18')
+if version < old_version then record('stale') return {'stale'} end
+local old = redis.call('SMEMBERS', afeeds)
+-- Every affected feed, prefixed '1:' when this event made it dirty (a render must be
+-- queued) or '0:' when a render is already pending for it.
+local dirtied = {'applied'}
+local function touch(f)
+  -- Plain ZADD: the score moves to the latest change (so a render in progress can tell it
+  -- missed one), and the reply is 1 only when the feed was not dirty before.
+  table.insert(dirtied, redis.call('ZADD', dirty, now, f) .. ':' .. f)
+end
+if kind == 'unpublish' then
+  for _, f in ipairs(old) do
+    redis.call('ZREM', feed_prefix .. f, article_id)
+    redis.call('ZADD', tomb_prefix .. f, now, article_id)
+    touch(f)
+  end
+  redis.call('DEL', afeeds)
+  redis.call('ZREM', all, article_id)
+  redis.call('HSET', meta, 'version', ARGV[3], 'state', 'unpublished', 'event', event_id,
+             'at', now)
+else
+  local new = {}
+  for i = 11, #ARGV do
+    local f = ARGV[i]
+    new[f] = true
+    redis.call('ZADD', feed_prefix .. f, published, article_id)
+    redis.call('ZREM', tomb_prefix .. f, article_id)
+    touch(f)
+  end
+  for _, f in ipairs(old) do
+    if not new[f] then redis.call('ZREM', feed_prefix .. f, article_id) touch(f) end
+  end
+  redis.call('DEL', afeeds)
+  if #ARGV >= 11 then redis.call('SADD', afeeds, unpack(ARGV, 11)) end
+  redis.call('SET', article, article_json)
+  redis.call('ZADD', all, published, article_id)
+  if story ~= '' then redis.call('SADD', story, article_id) end
+  redis.call('HSET', meta, 'version', ARGV[3], 'state', 'live', 'event', event_id, 'at', now,
+             'published', published)
+end
+redis.call('HINCRBY', meta, 'applied', 1)
+record('applied')
+-- The work this change owes later stages, recorded in the same step (see worklist.py).
+for i = 9, #KEYS, 2 do owe(KEYS[i], KEYS[i + 1], article_id, now) end
+return dirtied
+"""
+)
