@@ -32,6 +32,7 @@ from atproto_core.exceptions import AtProtocolError
 from PIL import Image
 
 from syndication.errors import (
+    ConfigError,
     PermanentError,
     PlatformError,
     RateLimited,
@@ -132,6 +133,10 @@ class BlueskyAdapter:
         )
         self._did: str | None = None
         self._rate = RateInfo()
+        embed = settings.options.get("embed", "card")
+        if embed not in ("card", "photo"):
+            raise ConfigError(f"options.embed: expected 'card' or 'photo', not {embed!r}")
+        self._embed_kind = embed
 
     def __repr__(self) -> str:
         return f"BlueskyAdapter(handle={self._handle!r})"
@@ -255,7 +260,18 @@ class BlueskyAdapter:
             embed=self._embed(post),
         )
 
-    def _embed(self, post: OutgoingPost) -> models.AppBskyEmbedExternal.Main | None:
+    def _embed(
+        self, post: OutgoingPost
+    ) -> models.AppBskyEmbedExternal.Main | models.AppBskyEmbedImages.Main | None:
+        # A link card's thumbnail has no alt text in the lexicon; a channel that wants the
+        # photo described (``options: {embed: photo}``) posts it as an image with the caption
+        # as alt text, the link staying in the text (a facet).
+        if self._embed_kind == "photo" and post.media:
+            blob = self._upload_thumb(post.media[0])
+            if blob is not None:
+                return models.AppBskyEmbedImages.Main(
+                    images=[models.AppBskyEmbedImages.Image(alt=post.media[0].alt_text, image=blob)]
+                )
         if not post.link:
             return None
         thumb = self._upload_thumb(post.media[0]) if post.media else None

@@ -226,6 +226,14 @@ class BlueskySandbox(SandboxServer):
                 encoded[start:end].decode("utf-8")
             except UnicodeDecodeError:
                 return "record/facets: slice does not fall on UTF-8 character boundaries"
+        embed = record.get("embed")
+        if isinstance(embed, dict) and embed.get("$type") == "app.bsky.embed.images":
+            images = embed.get("images")
+            if not isinstance(images, list) or not 1 <= len(images) <= 4:
+                return "record/embed/images: one to four images"
+            for image in images:
+                if not isinstance(image, dict) or not isinstance(image.get("alt"), str):
+                    return "record/embed/images/alt: required (may be empty)"
         langs = record.get("langs") or []
         if len(langs) > 3:
             return "record/langs: at most 3"

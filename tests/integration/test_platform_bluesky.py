@@ -9,7 +9,13 @@ from collections.abc import Iterator
 import pytest
 from PIL import Image
 
-from syndication.errors import PermanentError, RateLimited, TransientError, UncertainOutcome
+from syndication.errors import (
+    ConfigError,
+    PermanentError,
+    RateLimited,
+    TransientError,
+    UncertainOutcome,
+)
 from syndication.platforms.base import AdapterSettings, Media, OutgoingPost
 from syndication.platforms.bluesky import BLOB_LIMIT, BlueskyAdapter, tid_for_key
 from syndication.testing.bluesky import BlueskySandbox
@@ -219,3 +225,36 @@ def test_rate_info_reads_the_ratelimit_headers(sandbox: BlueskySandbox) -> None:
     info = adapter.rate_info()
     assert info.limit == 5000
     assert info.remaining is not None and info.remaining < 5000
+
+
+def test_a_photo_embed_carries_the_caption_as_alt_text(sandbox: BlueskySandbox) -> None:
+    """With ``embed: photo`` the lead image is posted as an image with its caption as alt
+    text (a link card's thumbnail has none), and the link stays a facet in the text."""
+    adapter = BlueskyAdapter(
+        AdapterSettings(
+            base_url=sandbox.base_url,
+            credentials={"handle": sandbox.handle, "app_password": PASSWORD},
+            options={"embed": "photo"},
+        )
+    )
+    image = Media(
+        data=noisy_jpeg(64), content_type="image/jpeg", alt_text="Cố đô Huế lúc bình minh"
+    )
+    adapter.post(make_post(media=(image,)))
+    record = sandbox.live_posts()[0].data["record"]
+    assert record["embed"]["$type"] == "app.bsky.embed.images"
+    assert record["embed"]["images"][0]["alt"] == "Cố đô Huế lúc bình minh"
+    links = [f for f in record["facets"] if f["features"][0]["$type"].endswith("#link")]
+    assert links and links[0]["features"][0]["uri"] == LINK
+
+
+def test_an_unknown_embed_option_is_a_config_error(sandbox: BlueskySandbox) -> None:
+    """A channel asking for an embed the adapter does not know fails when it is built."""
+    with pytest.raises(ConfigError, match=r"options\.embed"):
+        BlueskyAdapter(
+            AdapterSettings(
+                base_url=sandbox.base_url,
+                credentials={"handle": sandbox.handle, "app_password": PASSWORD},
+                options={"embed": "video"},
+            )
+        )
