@@ -12,8 +12,8 @@ Run: ``python -m benchmarks.bench_feeds_scale`` (or ``python benchmarks/bench_fe
   (100 events/s for 10 s by default). An event counts as done when every document of every
   feed it belongs in was rendered from a read that started after the event was applied
   (the document's ``rendered_at`` is at least the event's apply time). Reported: p50, p99 and
-  max of publish-to-done, over the events sent. The render debounce (coalescing a burst into
-  one render per feed) is part of that latency by design.
+  max of publish-to-done, over the events sent. A quiet feed renders as soon as its event is
+  applied; a busy one at most once per ``RENDER_INTERVAL``, which bounds the latency.
 
 Everything runs under a private key prefix that is deleted at the end.
 """
@@ -48,7 +48,7 @@ from syndication.events import ParsedEvent, parse_event
 from syndication.ingest import feed_ids_for
 from syndication.logging import configure_logging
 from workers.app import create_app
-from workers.tasks import RENDER_DEBOUNCE
+from workers.tasks import RENDER_INTERVAL
 
 BATCH = 1000
 RENDER_REPEAT = 40
@@ -326,8 +326,8 @@ def run(small: int, large: int, rate: float, seconds: float) -> None:
     )
     print("re-rendered p50 ms by second: " + " ".join(f"{v:.0f}" for v in result.timeline()))
     print(
-        "worker: -Q ingest,render --pool prefork -c 2; includes the "
-        f"{RENDER_DEBOUNCE:g} s render debounce; "
+        "worker: -Q ingest,render --pool prefork -c 2; a busy feed renders at most once per "
+        f"{RENDER_INTERVAL:g} s; "
         f"'late' = not re-rendered {SETTLE_TIMEOUT:.0f}s after the last publish"
     )
 

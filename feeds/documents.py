@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
+from redis.client import Pipeline
 from redis.typing import EncodableT, FieldT
 
 from syndication.store import Store, members, text_of
@@ -61,6 +62,16 @@ def _bytes_of(value: bytes | str) -> bytes:
     return value if isinstance(value, bytes) else value.encode()
 
 
+@dataclass(frozen=True)
+class NewDocument:
+    """A freshly rendered document to store."""
+
+    path: str
+    body: bytes = field(repr=False)
+    content_type: str
+    items: int
+
+
 class DocumentStore:
     """Rendered documents under the store's prefix."""
 
@@ -83,28 +94,46 @@ class DocumentStore:
         When the bytes changed, the path is recorded in each of the ``owe`` work lists (a
         WebSub ping, an export) in the same transaction as the new bytes.
         """
-        key = self.keys.rendered(path)
-        etag = etag_of(body)
-        old = self.r.hmget(key, "etag", "last_modified")
-        changed = text_of(old[0]) != etag
+        return bool(self.put_many([NewDocument(path, body, content_type, items)], now, owe=owe))
+
+    def put_many(
+        self,
+        docs: Sequence[NewDocument],
+        now: float,
+        *,
+        owe: Sequence[WorkList] = (),
+        also: Callable[[Pipeline], None] | None = None,
+    ) -> list[str]:
+        """Store documents in two round trips (read the old ETags, write in one transaction);
+        return the paths whose bytes changed. ``also`` adds writes to the same transaction."""
+        pipe = self.r.pipeline(transaction=False)
+        for doc in docs:
+            pipe.hget(self.keys.rendered(doc.path), "etag")
+        old = pipe.execute()
+        changed: list[str] = []
         pipe = self.r.pipeline()
-        mapping: dict[FieldT, EncodableT] = {"rendered_at": now, "items": items}
-        if changed:
-            mapping.update(
-                {
-                    "body": body,
-                    "gzip": gzip.compress(body, 6, mtime=0),
-                    "etag": etag,
-                    "last_modified": float(int(now)),
-                    "content_type": content_type,
-                    "size": len(body),
-                }
-            )
-        pipe.hset(key, mapping=mapping)
-        pipe.zadd(self.keys.rendered_index, {path: now})
+        for doc, before in zip(docs, old, strict=True):
+            etag = etag_of(doc.body)
+            mapping: dict[FieldT, EncodableT] = {"rendered_at": now, "items": doc.items}
+            if text_of(before) != etag:
+                changed.append(doc.path)
+                mapping.update(
+                    {
+                        "body": doc.body,
+                        "gzip": gzip.compress(doc.body, 6, mtime=0),
+                        "etag": etag,
+                        "last_modified": float(int(now)),
+                        "content_type": doc.content_type,
+                        "size": len(doc.body),
+                    }
+                )
+            pipe.hset(self.keys.rendered(doc.path), mapping=mapping)
+        pipe.zadd(self.keys.rendered_index, {doc.path: now for doc in docs})
         if changed:
             for work in owe:
-                work.add([path], now, client=pipe)
+                work.add(changed, now, client=pipe)
+        if also is not None:
+            also(pipe)
         pipe.execute()
         return changed
 

@@ -9,12 +9,15 @@ gzip body, a strong ETag from the content and the time the bytes last changed.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from redis.client import Pipeline
+
 from feeds.catalog import FeedRef, FeedsConfig, is_feed_enabled
-from feeds.documents import CONTENT_TYPES, OPML_PATH, DocumentStore
+from feeds.documents import CONTENT_TYPES, OPML_PATH, DocumentStore, NewDocument
 from feeds.opml import render_opml
 from feeds.render import FeedItem, Tombstone, fragment_key, render_feed
 from syndication.events import Article
@@ -23,6 +26,8 @@ from syndication.worklist import WorkList
 
 # Cached item fragments expire unless a render uses them again.
 FRAGMENT_TTL = 14 * 24 * 3600
+# Item fragments kept per process (about 1.5 KB each).
+FRAGMENT_CACHE = 6000
 
 
 @dataclass(frozen=True)
@@ -42,8 +47,18 @@ class FeedStorage(DocumentStore):
     def __init__(self, store: Store) -> None:
         super().__init__(store)
         self.store = store
+        self._fragments: OrderedDict[str, bytes] = OrderedDict()
         self.websub = WorkList(store, "websub")
         self.export = WorkList(store, "export")
+
+    def _remember_fragments(self, fragments: dict[str, bytes]) -> None:
+        # Item fragments never change under their key (article version + settings digest), so
+        # each process keeps the recently used ones instead of reading them on every render.
+        for key, value in fragments.items():
+            self._fragments[key] = value
+            self._fragments.move_to_end(key)
+        while len(self._fragments) > FRAGMENT_CACHE:
+            self._fragments.popitem(last=False)
 
     def owed_by(self, config: FeedsConfig, *, feed: bool = True) -> list[WorkList]:
         """The work a changed document owes: a WebSub ping (feeds, when a hub is configured)
@@ -57,9 +72,13 @@ class FeedStorage(DocumentStore):
 
     # --- inputs --------------------------------------------------------------------------
     def load_items(self, ref: FeedRef, limit: int) -> list[FeedItem]:
-        """The feed's newest ``limit`` articles with their translations' languages and URLs."""
+        """The feed's newest ``limit`` articles with their translations' languages and URLs.
+
+        Reads versions and story memberships, not whole articles: a revision this process
+        has parsed before is reused (see :meth:`Store.current_articles`).
+        """
         ids = self.store.feed_article_ids(ref.id, limit)
-        articles = [a for a in self.store.get_articles(ids) if a is not None]
+        articles = [a for a, _ in self.store.current_articles(ids) if a is not None]
         stories = sorted({a.story_id for a in articles})
         pipe = self.r.pipeline(transaction=False)
         for story in stories:
@@ -70,8 +89,13 @@ class FeedStorage(DocumentStore):
         }
         others = sorted({m for ms in members.values() for m in ms} - {a.id for a in articles})
         known: dict[str, Article] = {a.id: a for a in articles}
-        known.update({a.id: a for a in self.store.get_articles(others) if a is not None})
-        live = set(ids) | set(self._live(others))
+        live = {a.id for a in articles}
+        for other, (article, is_live) in zip(
+            others, self.store.current_articles(others), strict=True
+        ):
+            if article is not None and is_live:
+                known[other] = article
+                live.add(other)
         items = []
         for article in articles:
             translations = tuple(
@@ -81,16 +105,6 @@ class FeedStorage(DocumentStore):
             )
             items.append(FeedItem(article, translations))
         return items
-
-    def _live(self, article_ids: Sequence[str]) -> list[str]:
-        if not article_ids:
-            return []
-        pipe = self.r.pipeline(transaction=False)
-        for aid in article_ids:
-            pipe.zscore(self.keys.articles, aid)
-        return [
-            a for a, score in zip(article_ids, pipe.execute(), strict=True) if score is not None
-        ]
 
     def load_tombstones(self, ref: FeedRef, config: FeedsConfig, now: float) -> list[Tombstone]:
         """Articles removed from the feed within the configured tombstone window."""
@@ -112,31 +126,42 @@ class FeedStorage(DocumentStore):
         items = self.load_items(ref, config.max_items)
         tombstones = self.load_tombstones(ref, config, stamp)
         wanted = [(fragment_key(i, fmt, config), fmt) for fmt in config.formats for i in items]
-        cached = self.r.mget([self.keys.fragment(k, fmt) for k, fmt in wanted]) if wanted else []
-        cache: dict[str, bytes] = {
-            k: v for (k, _), v in zip(wanted, cached, strict=True) if isinstance(v, bytes)
-        }
+        cache: dict[str, bytes] = {k: v for k, _ in wanted if (v := self._fragments.get(k))}
+        unknown = [(k, fmt) for k, fmt in wanted if k not in cache]
+        if unknown:
+            stored = self.r.mget([self.keys.fragment(k, fmt) for k, fmt in unknown])
+            cache.update(
+                (k, v) for (k, _), v in zip(unknown, stored, strict=True) if isinstance(v, bytes)
+            )
         fresh_from = set(cache)
-        written, changed = [], []
         when = datetime.fromtimestamp(stamp, UTC)
+        docs = []
         count = 0
         for fmt in config.formats:
             doc = render_feed(ref, fmt, items, config, when, tombstones, fragment_cache=cache)
             count = doc.item_count
-            path = ref.path(fmt)
-            written.append(path)
-            owed = self.owed_by(config)
-            if self.put(path, doc.body, CONTENT_TYPES[fmt], doc.item_count, stamp, owe=owed):
-                changed.append(path)
+            docs.append(NewDocument(ref.path(fmt), doc.body, CONTENT_TYPES[fmt], doc.item_count))
         new = {k: v for k, v in cache.items() if k not in fresh_from}
-        if new:
-            pipe = self.r.pipeline(transaction=False)
+        self._remember_fragments(cache)
+
+        def keep_fragments(pipe: Pipeline) -> None:
             for key, fragment in new.items():
                 pipe.set(self.keys.fragment(key, key.split("/")[2]), fragment, ex=FRAGMENT_TTL)
-            pipe.execute()
+            pipe.hset(self.keys.render_times, ref.id, repr(stamp))
+
+        # The documents, the work they owe and the new fragments in one transaction.
+        changed = self.put_many(docs, stamp, owe=self.owed_by(config), also=keep_fragments)
+        written = [d.path for d in docs]
         return RenderReport(
             ref.id, tuple(written), tuple(changed), count, time.perf_counter() - started
         )
+
+    def last_rendered(self, feed_ids: Sequence[str]) -> dict[str, float]:
+        """When each feed's last render started (0 for a feed never rendered)."""
+        if not feed_ids:
+            return {}
+        values = self.r.hmget(self.keys.render_times, list(feed_ids))
+        return {f: float(v) if v else 0.0 for f, v in zip(feed_ids, values, strict=True)}
 
     def render_index(
         self, refs: Iterable[FeedRef], config: FeedsConfig, now: float | None = None

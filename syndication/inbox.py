@@ -8,7 +8,6 @@ claimed back after ``min_idle_ms``. Applying twice is harmless: events are dedup
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 from syndication.errors import FieldError
@@ -27,22 +26,36 @@ class DrainReport:
         """Every feed some applied event made dirty, once each."""
         return sorted({f for o in self.outcomes for f in o.dirtied})
 
+    def renders(self) -> dict[str, float]:
+        """Feeds made dirty, with when each last started rendering (0: never)."""
+        out: dict[str, float] = {}
+        for outcome in self.outcomes:
+            out.update(outcome.renders())
+        return out
+
 
 def drain_inbox(
     ingestor: Ingestor,
     consumer: str,
     *,
     batch: int = 500,
-    budget_seconds: float = 5.0,
+    batches: int = 1,
     min_idle_ms: int = 30_000,
+    block_ms: int | None = None,
 ) -> DrainReport:
-    """Apply inbox entries in batches until the stream is empty or the budget is spent."""
+    """Apply at most ``batches`` batches of inbox entries (stopping early when the stream is
+    empty): a drain is bounded, and whoever called it calls again for the rest.
+
+    ``block_ms`` waits that long for a first entry (the worker's blocking reader).
+    """
     store = ingestor.store
     store.ensure_inbox_group()
     report = DrainReport()
-    deadline = time.monotonic() + budget_seconds
-    while time.monotonic() < deadline:
-        entries = store.inbox_read(consumer, count=batch, min_idle_ms=min_idle_ms)
+    for _ in range(batches):
+        entries = store.inbox_read(
+            consumer, count=batch, min_idle_ms=min_idle_ms, block_ms=block_ms
+        )
+        block_ms = None  # only the first read waits
         if not entries:
             break
         raws: list[object] = []

@@ -45,10 +45,18 @@ class Outcome:
     errors: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     dead_letter: str | None = None
+    # When each dirtied feed last started rendering (0: never): renders are spaced per feed.
+    last_rendered: tuple[float, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         """A JSON-able summary (task results, ``publish --json``)."""
-        return {k: v for k, v in self.__dict__.items() if v not in (None, ())}
+        return {
+            k: v for k, v in self.__dict__.items() if v not in (None, ()) and k != "last_rendered"
+        }
+
+    def renders(self) -> dict[str, float]:
+        """Feeds this event made dirty, with when each last started rendering."""
+        return dict(zip(self.dirtied, self.last_rendered, strict=False))
 
 
 def validate(raw: object, limits: Limits) -> ParsedEvent:
@@ -180,4 +188,5 @@ class Ingestor:
             result.affected,
             result.dirtied,
             warnings=parsed.warnings,
+            last_rendered=result.last_rendered,
         )

@@ -99,6 +99,11 @@ class Keys:
         """Sorted set: feed ids that must be re-rendered, by the time they became dirty."""
         return self._k("render", "dirty")
 
+    @property
+    def render_times(self) -> str:
+        """Hash: feed id -> when its last render started (renders are spaced per feed)."""
+        return self._k("render", "last")
+
     def render_lock(self, feed_id: str) -> str:
         """Lock held while one feed renders."""
         return self._k("render", "lock", feed_id)

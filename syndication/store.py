@@ -11,12 +11,21 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import redis
 
+from syndication.deadletters import (
+    DEAD_LETTER_RAW_BYTES,
+    ERROR_CHARS,
+    ERRORS_KEPT,
+    SOURCE_CHARS,
+    DeadLetter,
+    dead_letter_from_hash,
+)
 from syndication.decoding import printable, raw_text
 from syndication.errors import FieldError, StoreError
 from syndication.events import Article, ArticleUnpublished, ParsedEvent, is_event_id
@@ -36,18 +45,14 @@ __all__ = [
     "text_of",
 ]
 
+# Parsed article revisions kept per process (a render reads the newest items of a feed and
+# their translations: a few hundred revisions cover every hot feed).
+ARTICLE_CACHE = 2048
+
 # Stored articles were sanitised on the way in; re-reading them skips the HTML sanitiser.
 _TRUSTED = {"trusted": True}
 
 ApplyStatus = Literal["applied", "duplicate", "stale"]
-
-
-# A dead letter keeps at most this much of its raw payload (the default largest event), this
-# many errors, and this much of each error and of its source.
-DEAD_LETTER_RAW_BYTES = 1_048_576
-_ERRORS_KEPT = 60
-_ERROR_CHARS = 2_000
-_SOURCE_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -61,21 +66,8 @@ class ApplyResult:
     affected: tuple[str, ...] = ()
     # Those of them that were not already waiting for a render: queue one for each.
     dirtied: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """A rejected event, kept with everything needed to understand and replay it."""
-
-    id: str
-    raw: str
-    errors: tuple[str, ...]
-    source: str
-    at: float
-    event_id: str | None = None
-    replays: int = 0
-    # What was done to store the raw payload as text (escaped, cut), when anything was.
-    note: str | None = None
+    # When each of ``dirtied`` last started rendering (0: never), to space renders.
+    last_rendered: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -97,6 +89,9 @@ class Store:
     def __init__(self, client: redis.Redis, keys: Keys, *, event_memory_seconds: int = 2592000):
         self.r = client
         self.keys = keys
+        self._articles: OrderedDict[bytes, Article] = OrderedDict()
+        # The same, by (id, stored version), so a render reads versions, not whole articles.
+        self._current: OrderedDict[tuple[str, bytes], Article] = OrderedDict()
         self.memory = event_memory_seconds
         self._apply = client.register_script(APPLY)
         self._finish = client.register_script(FINISH)
@@ -137,6 +132,7 @@ class Store:
             story,
             k.dirty_feeds,
             k.event_status(ev.id),
+            k.render_times,
         ]
         for stage in owe:
             keys += [k.owed(stage), k.owed_generations(stage)]
@@ -195,13 +191,14 @@ class Store:
         status = text_of(reply[0])
         if status not in ("applied", "duplicate", "stale"):
             raise StoreError(f"apply script answered {status!r}")
-        marked = [text_of(f).partition(":") for f in reply[1:]]
+        marked = [text_of(f).split(":", 2) for f in reply[1:]]
         return ApplyResult(
             status,  # type: ignore[arg-type]
             parsed.event.id,
             parsed.event.article.id,
             affected=tuple(f for _, _, f in marked),
             dirtied=tuple(f for new, _, f in marked if new == "1"),
+            last_rendered=tuple(float(at or 0) for new, at, _ in marked if new == "1"),
         )
 
     def event_state(self, event_id: str) -> str | None:
@@ -216,20 +213,62 @@ class Store:
         return [text_of(v) or None for v in pipe.execute()]
 
     # --- articles ----------------------------------------------------------------------
+    def _article(self, raw: bytes | str) -> Article:
+        # Renders read the same stored revisions over and over; validating the JSON is most
+        # of a render's cost, so each process keeps the recently read revisions (the bytes
+        # are the key: a new revision is new bytes).
+        key = raw if isinstance(raw, bytes) else raw.encode()
+        cached = self._articles.get(key)
+        if cached is not None:
+            self._articles.move_to_end(key)
+            return cached
+        article = Article.model_validate_json(raw, context=_TRUSTED)
+        self._articles[key] = article
+        if len(self._articles) > ARTICLE_CACHE:
+            self._articles.popitem(last=False)
+        return article
+
+    def current_articles(self, article_ids: Sequence[str]) -> list[tuple[Article | None, bool]]:
+        """Each article's stored revision and whether it is live, read cheaply: one round trip
+        for the versions, and the revisions this process has not parsed yet in a second."""
+        if not article_ids:
+            return []
+        pipe = self.r.pipeline(transaction=False)
+        for aid in article_ids:
+            pipe.hmget(self.keys.article_meta(aid), "version", "state")
+        metas = pipe.execute()
+        found: dict[str, Article] = {}
+        missing = []
+        for aid, (version, _) in zip(article_ids, metas, strict=True):
+            cached = self._current.get((aid, version)) if version else None
+            if cached is not None:
+                self._current.move_to_end((aid, version))
+                found[aid] = cached
+            elif version:
+                missing.append((aid, version))
+        if missing:
+            raws = self.r.mget([self.keys.article(a) for a, _ in missing])
+            for (aid, version), raw in zip(missing, raws, strict=True):
+                if raw is not None:
+                    found[aid] = self._current[(aid, version)] = self._article(raw)
+            while len(self._current) > ARTICLE_CACHE:
+                self._current.popitem(last=False)
+        return [
+            (found.get(aid), text_of(state) == "live")
+            for aid, (_, state) in zip(article_ids, metas, strict=True)
+        ]
+
     def get_article(self, article_id: str) -> Article | None:
         """The stored revision of an article (live or unpublished), or ``None``."""
         raw = self.r.get(self.keys.article(article_id))
-        return None if raw is None else Article.model_validate_json(raw, context=_TRUSTED)
+        return None if raw is None else self._article(raw)
 
     def get_articles(self, article_ids: Sequence[str]) -> list[Article | None]:
         """Many articles in one round trip, in the order asked."""
         if not article_ids:
             return []
         raws = self.r.mget([self.keys.article(a) for a in article_ids])
-        return [
-            None if raw is None else Article.model_validate_json(raw, context=_TRUSTED)
-            for raw in raws
-        ]
+        return [None if raw is None else self._article(raw) for raw in raws]
 
     def article_state(self, article_id: str) -> ArticleState | None:
         """Version, state and feed memberships of an article, or ``None`` if never seen."""
@@ -333,11 +372,11 @@ class Store:
         stamp = time.time() if now is None else now
         dl_id = f"dl-{int(stamp * 1000):013d}-{uuid.uuid4().hex[:8]}"
         kept = raw_text(raw, raw_limit)
-        messages = [printable(str(e))[:_ERROR_CHARS] for e in errors[:_ERRORS_KEPT]]
+        messages = [printable(str(e))[:ERROR_CHARS] for e in errors[:ERRORS_KEPT]]
         mapping: dict[str, str | float] = {
             "raw": kept.text,
             "errors": json.dumps(messages, ensure_ascii=False),
-            "source": printable(source)[:_SOURCE_CHARS],
+            "source": printable(source)[:SOURCE_CHARS],
             "at": stamp,
             "replays": 0,
         }
@@ -364,7 +403,7 @@ class Store:
         pipe = self.r.pipeline(transaction=False)
         for dl_id in ids:
             pipe.hgetall(self.keys.dead_letter(dl_id))
-        return [self._dead_letter(i, h) for i, h in zip(ids, pipe.execute(), strict=True) if h]
+        return [dead_letter_from_hash(i, h) for i, h in zip(ids, pipe.execute(), strict=True) if h]
 
     def count_dead_letters(self) -> int:
         """How many dead letters are kept."""
@@ -375,31 +414,7 @@ class Store:
         data = self.r.hgetall(self.keys.dead_letter(dl_id))
         if not data:
             raise StoreError(f"no dead letter {dl_id!r}")
-        return self._dead_letter(dl_id, data)
-
-    @staticmethod
-    def _dead_letter(dl_id: str, data: Mapping[bytes | str, bytes | str]) -> DeadLetter:
-        def text(name: bytes) -> str:
-            value = data.get(name)
-            if isinstance(value, bytes):
-                # Written by add_dead_letter as UTF-8, but the hash is open to any client.
-                return value.decode("utf-8", "backslashreplace")
-            return value or ""
-
-        try:
-            errors = tuple(str(e) for e in json.loads(text(b"errors") or "[]"))
-        except (ValueError, TypeError):
-            errors = (text(b"errors"),)
-        return DeadLetter(
-            id=dl_id,
-            raw=text(b"raw"),
-            errors=errors,
-            source=text(b"source"),
-            at=float(data.get(b"at", 0)),
-            event_id=text(b"event_id") or None,
-            replays=int(data.get(b"replays", 0)),
-            note=text(b"note") or None,
-        )
+        return dead_letter_from_hash(dl_id, data)
 
     def drop_dead_letter(self, dl_id: str) -> bool:
         """Delete a dead letter; False if there was none."""

@@ -18,8 +18,8 @@ local function owe(zkey, gkey, item, now)
 end
 """
 
-# KEYS: seen, article, meta, article_feeds, all_articles, story, dirty, status, then the
-#       sorted set and generation hash of every stage the applied event owes work to.
+# KEYS: seen, article, meta, article_feeds, all_articles, story, dirty, status, render times,
+#       then the sorted set and generation hash of every stage the applied event owes work to.
 # ARGV: event_id, kind ("upsert"|"unpublish"), version, published, now, memory_seconds,
 #       article_json, article_id, feed_key_prefix, tombstone_key_prefix, new feed ids...
 # Remove a dirty mark only if nothing changed the feed since the render read it.
@@ -50,13 +50,18 @@ end
 local old_version = tonumber(redis.call('HGET', meta, 'version') or '-1e18')
 if version < old_version then record('stale') return {'stale'} end
 local old = redis.call('SMEMBERS', afeeds)
--- Every affected feed, prefixed '1:' when this event made it dirty (a render must be
--- queued) or '0:' when a render is already pending for it.
+-- Every affected feed, as '1:<last render>:<feed>' when this event made it dirty (a render
+-- must be queued, not before the feed's render interval from its last render) or '0::<feed>'
+-- when a render is already pending for it.
 local dirtied = {'applied'}
 local function touch(f)
   -- Plain ZADD: the score moves to the latest change (so a render in progress can tell it
   -- missed one), and the reply is 1 only when the feed was not dirty before.
-  table.insert(dirtied, redis.call('ZADD', dirty, now, f) .. ':' .. f)
+  if redis.call('ZADD', dirty, now, f) == 1 then
+    table.insert(dirtied, '1:' .. (redis.call('HGET', KEYS[9], f) or '0') .. ':' .. f)
+  else
+    table.insert(dirtied, '0::' .. f)
+  end
 end
 if kind == 'unpublish' then
   for _, f in ipairs(old) do
@@ -91,7 +96,7 @@ end
 redis.call('HINCRBY', meta, 'applied', 1)
 record('applied')
 -- The work this change owes later stages, recorded in the same step (see worklist.py).
-for i = 9, #KEYS, 2 do owe(KEYS[i], KEYS[i + 1], article_id, now) end
+for i = 10, #KEYS, 2 do owe(KEYS[i], KEYS[i + 1], article_id, now) end
 return dirtied
 """
 )

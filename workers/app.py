@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
     )
     app.syndication = Runtime(settings, config)
     import workers.heartbeat
+    import workers.inbox_reader
     import workers.tasks  # noqa: F401  (registers the shared tasks on every app)
 
     return app

@@ -29,6 +29,8 @@ class Runtime:
 
     settings: Settings
     _config: Config | None = field(default=None, repr=False)
+    # Run the blocking inbox reader in this worker (set when it consumes the ingest queue).
+    read_inbox: bool = False
 
     @cached_property
     def store(self) -> Store:

@@ -9,7 +9,7 @@ Redis (the inbox stream, dirty feeds, the due set, the work lists of
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import redis
@@ -21,6 +21,7 @@ from feeds.storage import refresh_feed
 from feeds.websub import ping_owed
 from syndication import metrics
 from syndication.errors import TransientError
+from syndication.inbox import DrainReport
 from syndication.inbox import drain_inbox as _drain
 from syndication.worklist import pending_counts
 from workers.handles import (
@@ -42,8 +43,9 @@ from workers.runtime import runtime
 
 log = structlog.get_logger(__name__)
 
-# A burst of events touching one feed within this window renders it once.
-RENDER_DEBOUNCE = 0.5
+# A feed that has been quiet renders as soon as its event is applied (the leading edge); a
+# busy one renders at most once per this many seconds, whatever the burst.
+RENDER_INTERVAL = 0.2
 _REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
 
 # The task that works off each stage's work list.
@@ -55,16 +57,31 @@ _STAGE_TASKS: dict[str, Handle[[]]] = {
 }
 
 
-def schedule_renders(app: Celery, feed_ids: Iterable[str]) -> int:
-    """Queue the render of newly dirty feeds, slightly delayed so a burst coalesces.
+def schedule_renders(app: Celery, feed_ids: Iterable[str], *, after: float = 0.0) -> int:
+    """Queue the render of feeds ``after`` seconds from now (at once by default).
 
-    One message carries every feed of one event: publishing a message costs about as much as
-    applying the event, so one per feed would halve ingest throughput.
+    One message carries many feeds: publishing a message costs about as much as applying an
+    event, so one per feed would halve ingest throughput.
     """
     ids = sorted(set(feed_ids))
-    if ids:
-        RENDER_FEEDS.send_later(app, RENDER_DEBOUNCE, ids)
+    if ids and after > 0:
+        RENDER_FEEDS.send_later(app, after, ids)
+    elif ids:
+        RENDER_FEEDS.send(app, ids)
     return len(ids)
+
+
+def render_soon(app: Celery, last_rendered: Mapping[str, float], now: float) -> int:
+    """Queue the render of newly dirty feeds: a feed that has been quiet (its last render
+    started at least ``RENDER_INTERVAL`` ago) renders at once, the leading edge; a busy one
+    when its interval is over. Events that arrive while a feed is dirty send nothing (the
+    dirty mark coalesces them), so a burst renders each feed at most once per interval."""
+    quiet = [f for f, at in last_rendered.items() if now - at >= RENDER_INTERVAL]
+    busy = {f: RENDER_INTERVAL - (now - at) for f, at in last_rendered.items() if f not in quiet}
+    sent = schedule_renders(app, quiet)
+    if busy:
+        sent += schedule_renders(app, busy, after=max(busy.values()))
+    return sent
 
 
 def nudge_owed(app: Celery, now: float, stages: Iterable[str] | None = None) -> list[str]:
@@ -96,7 +113,7 @@ def ingest(self: Task, payload: Any, source: str = "celery") -> dict[str, object
     """Validate and apply one event; nudge the renders and the planning it owes."""
     with metrics.INGEST_SECONDS.time():
         outcome = runtime(self.app).ingestor.ingest(payload, source=source)
-    schedule_renders(self.app, outcome.dirtied)
+    render_soon(self.app, outcome.renders(), time.time())
     if outcome.status == "applied" and runtime(self.app).ingestor.owe:
         PLAN_POSTS.send(self.app)
     return outcome.to_json()
@@ -110,7 +127,8 @@ def ingest(self: Task, payload: Any, source: str = "celery") -> dict[str, object
     max_retries=5,
 )
 def drain_inbox(self: Task) -> dict[str, object]:
-    """Apply what CMSes appended to the inbox stream, in batches."""
+    """Apply one batch of what CMSes appended to the inbox stream; a full batch nudges the
+    next one, so a backlog is drained by bounded tasks, never by one long one."""
     rt = runtime(self.app)
     with metrics.INGEST_SECONDS.time():
         report = _drain(
@@ -119,12 +137,19 @@ def drain_inbox(self: Task) -> dict[str, object]:
             batch=rt.settings.inbox_batch,
             min_idle_ms=int(rt.settings.inbox_claim_after * 1000),
         )
-    schedule_renders(self.app, report.dirtied)
-    if rt.ingestor.owe and any(o.status == "applied" for o in report.outcomes):
-        PLAN_POSTS.send(self.app)
+    after_drain(self.app, report)
+    if report.entries >= rt.settings.inbox_batch:
+        DRAIN_INBOX.send(self.app)
+    return {"entries": report.entries, "feeds": len(report.dirtied)}
+
+
+def after_drain(app: Celery, report: DrainReport) -> None:
+    """Queue what a drained batch owes: its renders and the planning of its posts."""
+    render_soon(app, report.renders(), time.time())
+    if runtime(app).ingestor.owe and any(o.status == "applied" for o in report.outcomes):
+        PLAN_POSTS.send(app)
     if report.entries:
         log.info("inbox.drained", entries=report.entries, feeds=len(report.dirtied))
-    return {"entries": report.entries, "feeds": len(report.dirtied)}
 
 
 @shared_task(bind=True, name=PLAN_POSTS.name, autoretry_for=_REDIS_DOWN, max_retries=5)
@@ -170,7 +195,14 @@ def render_feeds(self: Task, feed_ids: list[str]) -> dict[str, object]:
     config = rt.config.feeds
     again: list[str] = []
     changed = rendered = 0
-    for feed_id in feed_ids:
+    # A feed rendered less than RENDER_INTERVAL ago waits for the rest of the interval (its
+    # dirty mark keeps collecting the events meanwhile).
+    now = time.time()
+    last = rt.feeds.last_rendered(feed_ids)
+    early = {f: RENDER_INTERVAL - (now - t) for f, t in last.items() if now - t < RENDER_INTERVAL}
+    if early:
+        schedule_renders(self.app, early, after=max(early.values()))
+    for feed_id in (f for f in feed_ids if f not in early):
         result = refresh_feed(rt.feeds, config, feed_id)
         if result.again:
             again.append(feed_id)
@@ -188,7 +220,7 @@ def render_feeds(self: Task, feed_ids: list[str]) -> dict[str, object]:
             changed=len(report.changed),
             ms=round(report.seconds * 1000, 2),
         )
-    schedule_renders(self.app, again)
+    schedule_renders(self.app, again, after=RENDER_INTERVAL)
     if changed:
         nudge_owed(self.app, time.time(), ("websub", "export"))
     return {"feeds": len(feed_ids), "rendered": rendered, "changed": changed}

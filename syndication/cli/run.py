@@ -63,7 +63,11 @@ def worker(
     ]
     if with_beat:
         argv.append("--beat")
-    ctx.app.worker_main(argv)
+    app = ctx.app
+    # A worker on the ingest queue also reads the inbox stream as it fills (see
+    # workers.inbox_reader), so a plain XADD is applied at once.
+    app.syndication.read_inbox = "ingest" in queues.split(",")
+    app.worker_main(argv)
 
 
 @click.command()

@@ -48,6 +48,9 @@ class PostResult:
 
     remote_id: str
     url: str | None = None
+    # The platform already held this post, with an earlier text (a retry answered by the
+    # first attempt's post): the sender records it as needing an edit.
+    stale: bool = False
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar, TypeVar
 
 import httpx
@@ -172,11 +172,9 @@ class BlueskyAdapter:
                 raise exc from None
             if existing is None:
                 raise
-            if existing.text != post.text:
-                raise PermanentError(
-                    "bluesky", f"createRecord: rkey {rkey} holds a record with other text"
-                ) from None
-            return existing.result
+            # The rkey is derived from this post's own key, so the record is ours: an earlier
+            # attempt, perhaps carrying the text before an update (then it is edited after).
+            return replace(existing.result, stale=existing.text != post.text)
         return PostResult(remote_id=rkey, url=self._web_url(created.uri))
 
     def edit(self, remote_id: str, post: OutgoingPost) -> PostResult:

@@ -76,7 +76,10 @@ class Post:
     article_version: float = 0.0
     sent_version: float = 0.0
     sending_version: float = 0.0
+    # When the first attempt was made, and the revision it carried (a platform that dedupes
+    # by key may answer a later attempt with that first post).
     first_attempt_at: float = 0.0
+    first_sending_version: float = 0.0
     delete_requested: bool = False
     note: str = ""
     history: tuple[dict[str, object], ...] = field(default_factory=tuple)
@@ -128,6 +131,7 @@ class Post:
             sent_version=number("sent_version"),
             sending_version=number("sending_version"),
             first_attempt_at=number("first_attempt_at"),
+            first_sending_version=number("first_sending_version"),
         )
 
     @property

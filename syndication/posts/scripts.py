@@ -112,8 +112,9 @@ count(status, 'sending')
 redis.call('HSET', KEYS[1], 'status', 'sending', 'owner', ARGV[2], 'lease_until', ARGV[4],
            'updated_at', ARGV[3],
            'sending_version', redis.call('HGET', KEYS[1], 'article_version') or '0')
-if (redis.call('HGET', KEYS[1], 'first_attempt_at') or '') == '' then
-  redis.call('HSET', KEYS[1], 'first_attempt_at', ARGV[3])
+if tonumber(redis.call('HGET', KEYS[1], 'first_attempt_at') or '0') == 0 then
+  redis.call('HSET', KEYS[1], 'first_attempt_at', ARGV[3], 'first_sending_version',
+             redis.call('HGET', KEYS[1], 'article_version') or '0')
 end
 redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 remember(ARGV[5])

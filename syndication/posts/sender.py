@@ -24,7 +24,7 @@ from syndication.errors import (
     TransientError,
     UncertainOutcome,
 )
-from syndication.platforms.base import Media, OutgoingPost, Platform
+from syndication.platforms.base import Media, OutgoingPost, Platform, PostResult
 from syndication.platforms.facts import facts_for
 from syndication.posts.adapters import Adapters
 from syndication.posts.images import LeadImages, MediaError
@@ -37,6 +37,9 @@ log = structlog.get_logger(__name__)
 # A sender holds a claimed post this long; past it, the post is reconciled.
 LEASE_SECONDS = 120.0
 MAX_ATTEMPTS = 8
+# A post whose send the platform answered may have moved meanwhile: its lease ran out
+# (uncertain) or its reconciliation put it back to be sent again (planned).
+_SETTLED_BY_ANSWER = (PostStatus.SENDING, PostStatus.UNCERTAIN, PostStatus.PLANNED)
 # An uncertain post the account listing does not show is sent again at most this often.
 MAX_RESENDS = 1
 # An uncertain post whose reconciliation has not run after this long is reconciled again.
@@ -111,7 +114,9 @@ class Sender:
             self._fail(post, now, str(exc))
             return PostStatus.FAILED.value
         self._remember_rate(channel, adapter)
-        self._settle_sent(post, PostStatus.SENDING, now, "sent", result.remote_id, result.url)
+        # A definite answer is recorded even if the lease ran out meanwhile and the post was
+        # marked uncertain (or put back for a resend): the platform said it is out.
+        self._settle_sent(post, _SETTLED_BY_ANSWER, now, "sent", result)
         log.info(
             "post.sent",
             post_id=post_id,
@@ -124,24 +129,31 @@ class Sender:
     def _settle_sent(
         self,
         post: Post,
-        expected: PostStatus,
+        expected: PostStatus | tuple[PostStatus, ...],
         now: float,
         note: str,
-        remote_id: str,
-        url: str | None,
+        result: PostResult,
     ) -> bool:
-        # The platform shows the text the sender took at its claim; if the article changed
-        # since (or was retracted), the ledger script records the sync this post now owes.
+        # What the platform shows: the text the sender took at its claim, unless a platform
+        # that dedupes by key may have answered with an earlier attempt's post (then the first
+        # attempt's revision), or said it holds an earlier text (then nothing is assumed). If
+        # the article changed since (or was retracted), the ledger script records the sync
+        # this post now owes.
+        shown = post.sending_version
+        if result.stale:
+            shown = 0.0
+        elif facts_for(post.platform).idempotent and post.first_sending_version:
+            shown = min(shown, post.first_sending_version)
         return self.ledger.transition(
             post.id,
             expected,
             PostStatus.SENT,
             now,
             note,
-            remote_id=remote_id,
-            remote_url=url or "",
+            remote_id=result.remote_id,
+            remote_url=result.url or "",
             sent_at=now,
-            sent_version=post.sending_version,
+            sent_version=shown,
             last_error="",
         )
 
@@ -249,8 +261,7 @@ class Sender:
                 PostStatus.UNCERTAIN,
                 now,
                 "reconciled: found among the account's recent posts",
-                found.remote_id,
-                found.url,
+                found,
             )
             return PostStatus.SENT.value
         if facts.resend_when_absent and post.resends < MAX_RESENDS:

@@ -133,12 +133,16 @@ def test_lost_request_that_created_nothing_stays_uncertain(sandbox: BlueskySandb
     assert len(sandbox.live_posts()) == 1
 
 
-def test_rkey_taken_by_other_text_is_permanent(sandbox: BlueskySandbox) -> None:
-    """An rkey already holding a different record is refused rather than claimed."""
+def test_rkey_holding_an_earlier_text_is_the_earlier_attempt(sandbox: BlueskySandbox) -> None:
+    """The rkey comes from the post's own key, so a record under it is an earlier attempt of
+    this post (sent before an update changed the text): it is reported as sent and stale, to
+    be edited, and never created twice."""
     adapter = make_adapter(sandbox)
-    adapter.post(make_post())
-    with pytest.raises(PermanentError, match="other text"):
-        adapter.post(make_post(text="something else"))
+    first = adapter.post(make_post())
+    again = adapter.post(make_post(text="Updated text https://news.example/ja/articles/77"))
+    assert again.remote_id == first.remote_id and again.stale
+    (post,) = sandbox.live_posts()
+    assert post.text == TEXT
 
 
 def test_rate_limit_maps_to_rate_limited_with_retry_after(sandbox: BlueskySandbox) -> None:

@@ -784,3 +784,36 @@ def test_paused_channel_holds_its_posts_until_resumed(
         message="post sent after resume",
     )
     assert len(mastodon_sandbox.live_posts()) == 1
+
+
+def test_an_update_during_an_unknown_outcome_is_edited_in_after_the_idempotent_resend(
+    store: Store, config_dir: Path, mastodon_sandbox: MastodonSandbox
+) -> None:
+    """Mastodon took the post but the answer was lost; the article is updated before the
+    resend, which Mastodon answers with the first status (same Idempotency-Key): the ledger
+    does not take that for the new text, and the status is edited to it."""
+    config = write_config(
+        config_dir, [mastodon_channel("m-vi", mastodon_sandbox.base_url, edit_on_update=True)]
+    )
+    poster = Posts(store, config)
+    published = datetime.now(UTC) - timedelta(minutes=1)
+    apply(store, config, poster, article_event("e1", "a1", published_at=published))
+    post_id = post_id_for("m-vi", "a1")
+    mastodon_sandbox.drop_after_next_post(path=CREATE_PATH["mastodon"])
+    assert poster.sender.deliver(post_id, "w1", now()) == "planned"  # resend with the key
+    decisions = apply(
+        store,
+        config,
+        poster,
+        article_event(
+            "e2", "a1", title="Tin đã sửa", published_at=published, updated_at=datetime.now(UTC)
+        ),
+    )
+    assert by_channel(decisions)["m-vi"].action == "replanned"
+    assert poster.sender.deliver(post_id, "w2", now()) == "sent"
+    post = poster.ledger.require(post_id)
+    assert post.needs_sync and WorkList(store, "sync").contains(post_id)
+    assert poster.syncer.sync(post_id, now()) == "edited"
+    [status] = mastodon_sandbox.live_posts()
+    assert "Tin đã sửa" in status.text and status.edits
+    assert not poster.ledger.require(post_id).needs_sync
