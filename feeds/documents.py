@@ -50,6 +50,7 @@ class DocumentInfo:
     size: int
     items: int
     rendered_at: float
+    title: str = ""
 
 
 def etag_of(body: bytes) -> str:
@@ -77,6 +78,7 @@ class DocumentStore:
         now: float,
         *,
         owe: Sequence[WorkList] = (),
+        title: str = "",
     ) -> bool:
         """Store a document; keep its Last-Modified when the bytes did not change.
 
@@ -88,7 +90,7 @@ class DocumentStore:
         old = self.r.hmget(key, "etag", "last_modified")
         changed = text_of(old[0]) != etag
         pipe = self.r.pipeline()
-        mapping: dict[FieldT, EncodableT] = {"rendered_at": now, "items": items}
+        mapping: dict[FieldT, EncodableT] = {"rendered_at": now, "items": items, "title": title}
         if changed:
             mapping.update(
                 {
@@ -135,10 +137,16 @@ class DocumentStore:
         pipe = self.r.pipeline(transaction=False)
         for path in paths:
             pipe.hmget(
-                self.keys.rendered(path), "etag", "last_modified", "size", "items", "rendered_at"
+                self.keys.rendered(path),
+                "etag",
+                "last_modified",
+                "size",
+                "items",
+                "rendered_at",
+                "title",
             )
         out = []
-        for path, (etag, modified, size, items, rendered) in zip(
+        for path, (etag, modified, size, items, rendered, title) in zip(
             paths, pipe.execute(), strict=True
         ):
             if etag:
@@ -150,6 +158,7 @@ class DocumentStore:
                         int(size or 0),
                         int(items or 0),
                         float(rendered or 0),
+                        text_of(title),
                     )
                 )
         return out

@@ -72,6 +72,9 @@ class FeedStorage(DocumentStore):
         known: dict[str, Article] = {a.id: a for a in articles}
         known.update({a.id: a for a in self.store.get_articles(others) if a is not None})
         live = set(ids) | set(self._live(others))
+        sizes = self.fetched_sizes(
+            [a.image.url for a in articles if a.image is not None and not a.image.length]
+        )
         items = []
         for article in articles:
             translations = tuple(
@@ -79,8 +82,18 @@ class FeedStorage(DocumentStore):
                 for m in members.get(article.story_id, [])
                 if m != article.id and m in known and m in live
             )
-            items.append(FeedItem(article, translations))
+            length = sizes.get(article.image.url) if article.image is not None else None
+            items.append(FeedItem(article, translations, image_length=length))
         return items
+
+    def fetched_sizes(self, urls: Sequence[str]) -> dict[str, int]:
+        """Sizes in bytes of the lead images already fetched (for posts), by URL."""
+        if not urls:
+            return {}
+        pipe = self.r.pipeline(transaction=False)
+        for url in urls:
+            pipe.hstrlen(self.keys.media_for_url(url), "data")
+        return {url: int(n) for url, n in zip(urls, pipe.execute(), strict=True) if int(n)}
 
     def _live(self, article_ids: Sequence[str]) -> list[str]:
         if not article_ids:
@@ -126,7 +139,15 @@ class FeedStorage(DocumentStore):
             path = ref.path(fmt)
             written.append(path)
             owed = self.owed_by(config)
-            if self.put(path, doc.body, CONTENT_TYPES[fmt], doc.item_count, stamp, owe=owed):
+            if self.put(
+                path,
+                doc.body,
+                CONTENT_TYPES[fmt],
+                doc.item_count,
+                stamp,
+                owe=owed,
+                title=doc.title,
+            ):
                 changed.append(path)
         new = {k: v for k, v in cache.items() if k not in fresh_from}
         if new:
@@ -143,7 +164,11 @@ class FeedStorage(DocumentStore):
     ) -> bool:
         """Render the OPML list of every feed; True when it changed."""
         stamp = time.time() if now is None else now
-        body = render_opml(sorted(set(refs)), config, datetime.fromtimestamp(stamp, UTC))
+        # Titles as the rendered feeds have them (author names as written, not slugs).
+        titles = {d.path: d.title for d in self.documents() if d.title}
+        body = render_opml(
+            sorted(set(refs)), config, datetime.fromtimestamp(stamp, UTC), titles=titles
+        )
         return self.put(
             OPML_PATH, body, CONTENT_TYPES["opml"], 0, stamp, owe=self.owed_by(config, feed=False)
         )
