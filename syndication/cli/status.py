@@ -11,21 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from syndication.cli._context import CliContext, err, is_terminal, out, pass_ctx, print_json
-from syndication.connection import redacted
-from syndication.embedded import socket_path
-from syndication.views.snapshot import Reading, snapshot
-
-
-def reading_of(ctx: CliContext) -> Reading:
-    """What this command reads: the Redis (password masked), the prefix, the config."""
-    settings = ctx.settings
-    url = settings.redis_url_value or f"unix://{socket_path(settings.data_dir)}"
-    return Reading(
-        redis=redacted(url),
-        embedded=settings.redis_url is None,
-        prefix=settings.prefix,
-        config=str(settings.config_path),
-    )
+from syndication.views.snapshot import reading_for, snapshot
 
 
 def _age(seconds: object) -> str:
@@ -106,7 +92,7 @@ def status(ctx: CliContext, as_json: bool, watch: float | None) -> None:
     Reads only: when the embedded Redis is not running it says so instead of starting it.
     """
     store = ctx.reader
-    reading = reading_of(ctx)
+    reading = reading_for(ctx.settings)
     if as_json:
         print_json(snapshot(store, reading, time.time()))
         return

@@ -11,13 +11,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from feeds.documents import DocumentStore
+from syndication.connection import redacted
+from syndication.embedded import socket_path
 from syndication.keys import QUEUES
 from syndication.ops import Ops
 from syndication.posts.ledger import Ledger, Post, PostStatus
+from syndication.settings import Settings
 from syndication.store import Store
 from syndication.worklist import pending_counts
 
-__all__ = ["STALE", "Reading", "snapshot"]
+__all__ = ["STALE", "Reading", "reading_for", "snapshot"]
 
 # A worker or beat not seen for this long is reported as gone.
 STALE = 60.0
@@ -36,6 +39,17 @@ class Reading:
     embedded: bool
     prefix: str
     config: str
+
+
+def reading_for(settings: Settings) -> Reading:
+    """Where ``settings`` point: the Redis (password masked), the prefix, the config."""
+    url = settings.redis_url_value or f"unix://{socket_path(settings.data_dir)}"
+    return Reading(
+        redis=redacted(url),
+        embedded=settings.redis_url is None,
+        prefix=settings.prefix,
+        config=str(settings.config_path),
+    )
 
 
 def _post_row(post: Post) -> dict[str, Any]:
