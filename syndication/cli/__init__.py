@@ -124,6 +124,19 @@ for command in (
 cli.add_command(serve)
 
 
+def _whole_short_help(command: click.Command) -> None:
+    # Click cuts a command's summary in the list to fit one line ("Print one document
+    # (e.g."); the whole first paragraph reads better, wrapped under its command.
+    if command.help and not command.short_help:
+        command.short_help = " ".join(command.help.split("\n\n", 1)[0].split())
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _whole_short_help(sub)
+
+
+_whole_short_help(cli)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="syndication")
