@@ -113,7 +113,8 @@ class CliContext:
 
 pass_ctx = click.make_pass_decorator(CliContext, ensure=True)
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
+# Messages are not wrapped by rich: the terminal wraps them, and a pipe keeps them whole.
+err = Console(stderr=True, soft_wrap=True)
 
 
 # --- times --------------------------------------------------------------------------------
@@ -209,29 +210,48 @@ def print_table(
         # become spaces.
         click.echo("\t".join(columns))
         for row in rows:
-            cells = [" ".join(_cell(v).split()) if v is not None else "" for v in row]
-            click.echo("\t".join(cells))
+            click.echo("\t".join(" ".join(_cell(v).split()) for v in row))
         return
     context = click.get_current_context(silent=True)
     obj = context.find_object(CliContext) if context else None
     wide = wide or bool(obj and obj.wide)
+    # Text, not markup: cells hold what outsiders sent ("[/x]" would be a markup error), and
+    # Text drops control codes a terminal would obey. A cut table shows a cell's first line.
+    cells: list[list[Text]] = [
+        [Text(_cell(v) if wide else (_cell(v).splitlines() or [""])[0]) for v in row]
+        for row in rows
+    ]
+    widths = None if wide else fit_widths(columns, cells, out.width)
     table = Table(title=title, title_justify="left", expand=False)
-    for column in columns:
+    for i, column in enumerate(columns):
         right = column in numeric or column == "#"
         table.add_column(
             column,
             overflow="fold" if wide else "ellipsis",
             no_wrap=not wide,
             justify="right" if right else "left",
+            max_width=widths[i] if widths else None,
         )
-    for row in rows:
-        # Text, not markup: cells hold what outsiders sent ("[/x]" would be a markup error),
-        # and Text drops control codes a terminal would obey. A cut table shows a cell's
-        # first line only.
-        table.add_row(
-            *[Text(_cell(v) if wide else (_cell(v).splitlines() or [""])[0]) for v in row]
-        )
+    for row_cells in cells:
+        table.add_row(*row_cells)
     out.print(table, soft_wrap=False)
+
+
+def fit_widths(columns: list[str], rows: list[list[Text]], total: int) -> list[int]:
+    """Column widths that fit a ``total``-wide terminal: the widest columns give up room
+    first (ids, URLs, errors), none below its header's width (or 6)."""
+    natural = [
+        max([len(name), *(row[i].cell_len for row in rows)]) for i, name in enumerate(columns)
+    ]
+    floor = [min(n, max(len(name), 6)) for n, name in zip(natural, columns, strict=True)]
+    room = total - (3 * len(columns) + 1)  # borders and one space of padding each side
+    widths = list(natural)
+    while sum(widths) > room:
+        widest = max(range(len(widths)), key=lambda i: widths[i] - floor[i])
+        if widths[widest] <= floor[widest]:
+            break  # nothing left to give: the terminal is narrower than the headers
+        widths[widest] -= 1
+    return widths
 
 
 def read_path(path: str) -> str:
