@@ -95,9 +95,12 @@ def export(ctx: CliContext, folder: Path) -> None:
 
     Files are written atomically; document files of feeds that no longer exist are removed.
     """
+    from importlib.resources import files
+
     from feeds.catalog import UnknownFeedError, parse_feed_path
     from feeds.documents import OPML_PATH
-    from feeds.export import mirror_documents
+    from feeds.export import mirror_documents, write_atomically
+    from feeds.render import STYLESHEET_PATH
     from feeds.storage import FeedStorage
 
     storage = FeedStorage(ctx.store)
@@ -114,4 +117,7 @@ def export(ctx: CliContext, folder: Path) -> None:
     paths = [d.path for d in storage.documents() if served(d.path)]
     with progress("exporting", len(paths)) as advance:
         written, removed = mirror_documents(storage, paths, folder, lambda _p: advance(1))
+    # The stylesheet the RSS and Atom files name, so a browser shows them as pages there too.
+    stylesheet = files("syndication").joinpath("templates", "feed.xsl").read_bytes()
+    write_atomically(folder / STYLESHEET_PATH.lstrip("/"), stylesheet)
     err.print(f"exported {written} document(s) to {folder}; removed {removed} old file(s)")

@@ -266,5 +266,6 @@ def test_feeds_export_mirrors_the_current_documents_with_the_index(
     assert result.exit_code == 0, result.output
     assert (out / "feeds" / "index.opml").is_file()
     assert (out / "feeds" / "vi" / "all.rss").is_file()
+    assert (out / "feed.xsl").read_bytes().startswith(b"<?xml")  # the feeds' stylesheet
     assert not stale.exists() and (out / "robots.txt").read_text() == "keep me"
     assert "removed 1 old file(s)" in result.output
