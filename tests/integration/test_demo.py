@@ -3,6 +3,7 @@ pages answer, Ctrl-C stops it, and nothing it started is left running."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -13,7 +14,7 @@ import threading
 import urllib.request
 from pathlib import Path
 
-from syndication.embedded import is_running
+from syndication.embedded import is_running, stop_embedded
 from tests.conftest import ROOT, wait_until
 
 
@@ -98,8 +99,14 @@ def test_demo_prints_commands_that_work_and_stops_everything_on_ctrl_c(tmp_path:
         assert demo.wait(timeout=30) == 0
     finally:
         if demo.poll() is None:
+            # A failed assertion above: stop the demo and what it started (its children run
+            # in sessions of their own, so killing the demo alone would leave them).
             demo.kill()
             demo.wait()
+            for pid in _processes_of(data):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            stop_embedded(data)
         reader.join(timeout=10)
     output = "".join(lines)
     assert "stopping the worker and beat" in output
