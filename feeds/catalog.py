@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from feeds.slugs import slug_for
@@ -35,6 +35,7 @@ __all__ = [
     "article_guid",
     "feed_description",
     "feed_indexer",
+    "feed_label",
     "feed_title",
     "feeds_for_article",
     "is_feed_enabled",
@@ -202,18 +203,46 @@ def _label(slug: str, names: tuple[str, ...]) -> str:
     return slug.replace("-", " ")
 
 
+def feed_label(ref: FeedRef, articles: Iterable[Article], config: FeedsConfig) -> str | None:
+    """The name a feed is about as its articles write it: the author's name with its
+    diacritics and case (``Hoàng Anh Tuấn``, not the slug ``hoang-anh-tuan``), or the tag."""
+    for article in articles:
+        if ref.kind == "author":
+            for author in article.authors:
+                if slug_for(author.name, config.author_slugs) == ref.slug:
+                    return author.name
+        elif ref.kind == "tag":
+            for tag in article.tags:
+                if slug_for(tag) == ref.slug:
+                    return tag
+    return None
+
+
 def feed_title(ref: FeedRef, config: FeedsConfig, label: str | None = None) -> str:
-    """The feed's title from config; ``label`` (an author's or tag's name) beats the slug."""
+    """The feed's title: the language's title, then what the feed is about.
+
+    Every kind and language has the same shape, ``{language title}: {name}``: the
+    category's configured title for that language, else its slug made readable; an
+    author's or tag's name as written (``label``, see :func:`feed_label`), else the
+    configured spelling, else the slug made readable.
+    """
     lang = _language(ref, config)
     if ref.kind == "all":
         return lang.title
     if ref.kind == "category":
-        return lang.category_titles.get(ref.slug) or f"{lang.title}: {label or ref.slug}"
-    if ref.kind == "author":
+        name = lang.category_titles.get(ref.slug) or label or _readable(ref.slug)
+    elif ref.kind == "author":
         # An author's configured name reads better than the slug it maps to.
         named = [n for n, s in config.author_slugs.items() if slug_for(s) == ref.slug]
-        return f"{lang.title}: {label or (named[0] if named else ref.slug.replace('-', ' '))}"
-    return f"{lang.title}: #{label or _label(ref.slug, config.tags)}"
+        name = label or (named[0] if named else _readable(ref.slug).title())
+    else:
+        name = "#" + (label or _label(ref.slug, config.tags))
+    return f"{lang.title}: {name}"
+
+
+def _readable(slug: str) -> str:
+    words = slug.replace("-", " ")
+    return words[:1].upper() + words[1:]
 
 
 def feed_description(ref: FeedRef, config: FeedsConfig) -> str:

@@ -51,6 +51,7 @@ class DocumentInfo:
     size: int
     items: int
     rendered_at: float
+    title: str = ""
 
 
 def etag_of(body: bytes) -> str:
@@ -70,6 +71,7 @@ class NewDocument:
     body: bytes = field(repr=False)
     content_type: str
     items: int
+    title: str = ""
 
 
 class DocumentStore:
@@ -88,13 +90,16 @@ class DocumentStore:
         now: float,
         *,
         owe: Sequence[WorkList] = (),
+        title: str = "",
     ) -> bool:
         """Store a document; keep its Last-Modified when the bytes did not change.
 
         When the bytes changed, the path is recorded in each of the ``owe`` work lists (a
         WebSub ping, an export) in the same transaction as the new bytes.
         """
-        return bool(self.put_many([NewDocument(path, body, content_type, items)], now, owe=owe))
+        return bool(
+            self.put_many([NewDocument(path, body, content_type, items, title)], now, owe=owe)
+        )
 
     def put_many(
         self,
@@ -114,7 +119,11 @@ class DocumentStore:
         pipe = self.r.pipeline()
         for doc, before in zip(docs, old, strict=True):
             etag = etag_of(doc.body)
-            mapping: dict[FieldT, EncodableT] = {"rendered_at": now, "items": doc.items}
+            mapping: dict[FieldT, EncodableT] = {
+                "rendered_at": now,
+                "items": doc.items,
+                "title": doc.title,
+            }
             if text_of(before) != etag:
                 changed.append(doc.path)
                 mapping.update(
@@ -164,10 +173,16 @@ class DocumentStore:
         pipe = self.r.pipeline(transaction=False)
         for path in paths:
             pipe.hmget(
-                self.keys.rendered(path), "etag", "last_modified", "size", "items", "rendered_at"
+                self.keys.rendered(path),
+                "etag",
+                "last_modified",
+                "size",
+                "items",
+                "rendered_at",
+                "title",
             )
         out = []
-        for path, (etag, modified, size, items, rendered) in zip(
+        for path, (etag, modified, size, items, rendered, title) in zip(
             paths, pipe.execute(), strict=True
         ):
             if etag:
@@ -179,6 +194,7 @@ class DocumentStore:
                         int(size or 0),
                         int(items or 0),
                         float(rendered or 0),
+                        text_of(title),
                     )
                 )
         return out

@@ -1,7 +1,9 @@
 """Static copies of rendered documents, for sites that serve files.
 
 Each file is written to a temporary name in the same folder and renamed over the old one, so
-a web server never serves a half-written feed.
+a web server never serves a half-written feed. :func:`mirror_documents` also removes the
+files of documents that no longer exist (a feed whose last article was retracted, a
+category config no longer lists), so the folder holds exactly the current documents.
 """
 
 from __future__ import annotations
@@ -53,6 +55,34 @@ def export_documents(
         if progress:
             progress(path)
     return n
+
+
+# The extensions of the files a mirror owns under ``feeds/``; anything else there is left.
+_DOCUMENT_SUFFIXES = frozenset({".rss", ".atom", ".json", ".opml"})
+
+
+def mirror_documents(
+    storage: DocumentStore,
+    paths: Iterable[str],
+    folder: str | Path,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[int, int]:
+    """Write ``paths`` under ``folder`` and remove the other document files under its
+    ``feeds/``; return (written, removed)."""
+    root = Path(folder).resolve()
+    current = list(paths)
+    written = export_documents(storage, current, root, progress)
+    keep = {(root / p.lstrip("/")).resolve() for p in current}
+    removed = 0
+    feeds_dir = root / "feeds"
+    if feeds_dir.is_dir():
+        for file in sorted(feeds_dir.rglob("*"), reverse=True):
+            if file.is_file() and file.suffix in _DOCUMENT_SUFFIXES and file.resolve() not in keep:
+                file.unlink()
+                removed += 1
+            elif file.is_dir() and not any(file.iterdir()):
+                file.rmdir()  # a folder emptied by the removals above
+    return written, removed
 
 
 def export_owed(storage: DocumentStore, work: WorkList, folder: str | Path) -> int:

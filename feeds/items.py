@@ -15,6 +15,17 @@ class FeedItem:
 
     article: Article
     translations: tuple[tuple[str, str], ...] = ()
+    # The lead image's size in bytes when the event did not declare it but the image was
+    # fetched (for a post); ``None`` when unknown.
+    image_length: int | None = None
+
+    @property
+    def enclosure_length(self) -> int | None:
+        """The lead image's size: declared by the event, else as fetched, else unknown."""
+        image = self.article.image
+        if image is None:
+            return None
+        return image.length or self.image_length or None
 
     def alternates(self) -> tuple[tuple[str, str], ...]:
         """The translations to link: one per language, never the article's own."""
@@ -41,3 +52,4 @@ class RenderedFeed:
 
     body: bytes
     item_count: int
+    title: str = ""

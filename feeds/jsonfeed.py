@@ -67,8 +67,8 @@ def item_dict(item: FeedItem, config: FeedsConfig, *, summary_only: bool = False
         }
         if article.image.caption:
             attachment["title"] = article.image.caption
-        if article.image.length:
-            attachment["size_in_bytes"] = article.image.length
+        if item.enclosure_length:
+            attachment["size_in_bytes"] = item.enclosure_length
         out["attachments"] = [attachment]
     extension: dict[str, Any] = {"category": article.category}
     if article.source is not None:
@@ -89,11 +89,11 @@ def item_dict(item: FeedItem, config: FeedsConfig, *, summary_only: bool = False
     return out
 
 
-def feed_dict(ref: FeedRef, config: FeedsConfig) -> dict[str, Any]:
+def feed_dict(ref: FeedRef, config: FeedsConfig, label: str | None = None) -> dict[str, Any]:
     """The top-level object of a JSON Feed, without ``items``."""
     out: dict[str, Any] = {
         "version": VERSION,
-        "title": feed_title(ref, config),
+        "title": feed_title(ref, config, label),
         "home_page_url": site_url(ref, config),
         "feed_url": ref.url("json", config),
         "description": feed_description(ref, config),
@@ -116,7 +116,9 @@ def render_item(item: FeedItem, config: FeedsConfig, max_bytes: int | None = Non
     return data
 
 
-def assemble(ref: FeedRef, fragments: Sequence[bytes], config: FeedsConfig) -> bytes:
+def assemble(
+    ref: FeedRef, fragments: Sequence[bytes], config: FeedsConfig, label: str | None = None
+) -> bytes:
     """The JSON Feed document: the header object with ``items`` built from fragments."""
-    head = _dumps(feed_dict(ref, config))
+    head = _dumps(feed_dict(ref, config, label))
     return b"".join((head[:-1], b',"items":[', b",".join(fragments), b"]}"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from email.utils import format_datetime
 
@@ -15,8 +15,16 @@ __all__ = ["render_opml"]
 _FORMAT_NAMES: dict[FeedFormat, str] = {"rss": "RSS", "atom": "Atom", "json": "JSON Feed"}
 
 
-def render_opml(refs: Iterable[FeedRef], config: FeedsConfig, now: datetime) -> bytes:
+def render_opml(
+    refs: Iterable[FeedRef],
+    config: FeedsConfig,
+    now: datetime,
+    titles: Mapping[str, str] | None = None,
+) -> bytes:
     """List every feed in every configured format, grouped by language.
+
+    ``titles`` maps a document path to the title its last render gave it (the author's
+    name as written); a feed not in it gets the title config gives.
 
     OPML 2.0 uses ``type="rss"`` for any subscription outline, whatever the feed's format.
     """
@@ -31,8 +39,8 @@ def render_opml(refs: Iterable[FeedRef], config: FeedsConfig, now: datetime) -> 
     for language, group in by_language.items():
         outline = etree.SubElement(body, "outline", text=language, title=language)
         for ref in group:
-            title = feed_title(ref, config)
             for fmt in config.formats:
+                title = (titles or {}).get(ref.path(fmt)) or feed_title(ref, config)
                 etree.SubElement(
                     outline,
                     "outline",

@@ -24,6 +24,7 @@ from collections.abc import Iterable, MutableMapping, Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 from feedgen.entry import FeedEntry
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
@@ -39,6 +40,7 @@ from feeds.catalog import (
     FeedsConfig,
     article_guid,
     feed_description,
+    feed_label,
     feed_title,
     site_url,
 )
@@ -64,6 +66,9 @@ MEDIA_NS = "http://search.yahoo.com/mrss/"
 DC_NS = "http://purl.org/dc/elements/1.1/"
 CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
 TOMBSTONE_NS = "http://purl.org/atompub/tombstones/1.0"
+
+# The XSLT stylesheet that shows RSS and Atom in a browser (``syndication/templates``).
+STYLESHEET_PATH = "/feed.xsl"
 
 # Google News' limits: a feed document over 2 MB or an item over 1 MB is not read.
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
@@ -219,7 +224,7 @@ def fragment_key(item: FeedItem, fmt: FeedFormat, config: FeedsConfig) -> str:
     without a new article revision. The key is Redis-safe (no spaces).
     """
     article = item.article
-    parts = [_item_settings(config)]
+    parts = [_item_settings(config), str(item.enclosure_length or "")]
     parts.extend(f"{lang}\x1e{url}" for lang, url in item.translations)
     digest = hashlib.sha1("\x1f".join(parts).encode(), usedforsecurity=False).hexdigest()[:12]
     version = f"{article.version.timestamp():.6f}"
@@ -252,19 +257,23 @@ def _entry(item: FeedItem, config: FeedsConfig, *, summary_only: bool) -> FeedEn
     elif not full:
         fe.summary(article.title)
     image = article.image
+    length = item.enclosure_length
     if image is not None:
         media_type = image.type or "image/jpeg"
-        # RSS 2.0 requires an enclosure length; 0 is the customary "unknown".
-        fe.link(href=image.url, rel="enclosure", type=media_type, length=str(image.length or 0))
+        # RSS 2.0 requires an enclosure's length, and "0" would be a lie readers download
+        # to check; with the size unknown (not declared, not fetched) RSS has no enclosure
+        # and the image is in media:content alone. Atom's length is optional (RFC 4287).
+        if length:
+            fe.link(href=image.url, rel="enclosure", type=media_type, length=str(length))
         enclosure = {"rel": "enclosure", "type": media_type, "href": image.url}
-        if image.length:
-            enclosure["length"] = str(image.length)
+        if length:
+            enclosure["length"] = str(length)
         links.append(enclosure)
         media: dict[str, str | None] = {"url": image.url, "medium": "image", "type": media_type}
         for key, value in (
             ("width", image.width),
             ("height", image.height),
-            ("fileSize", image.length),
+            ("fileSize", length),
         ):
             if value:
                 media[key] = str(value)
@@ -326,6 +335,7 @@ def _header(
     config: FeedsConfig,
     updated: datetime,
     tombstones: Sequence[Tombstone],
+    label: str | None = None,
 ) -> FeedGenerator:
     fg = FeedGenerator()
     fg.register_extension("media", MediaExtension, None)
@@ -342,7 +352,7 @@ def _header(
         fg.register_extension("hub", _Hub, None)
         fg.hub.set(config.websub_hub)
     fg.id(ref.url(fmt, config))
-    fg.title(feed_title(ref, config))
+    fg.title(feed_title(ref, config, label))
     fg.description(feed_description(ref, config))
     fg.language(ref.language)
     fg.author({"name": config.site_name})
@@ -359,6 +369,19 @@ def _header(
     return fg
 
 
+def stylesheet_href(config: FeedsConfig) -> str:
+    """Where the feeds' XSLT stylesheet is served: ``/feed.xsl`` under the site's path."""
+    return urlsplit(config.base_url).path.rstrip("/") + STYLESHEET_PATH
+
+
+def _with_stylesheet(head: bytes, config: FeedsConfig) -> bytes:
+    # A browser shows the feed through the stylesheet as a page; feed readers ignore the
+    # processing instruction. It must come after the XML declaration, before the root.
+    pi = f'<?xml-stylesheet type="text/xsl" href="{stylesheet_href(config)}"?>\n'.encode()
+    end = head.index(b"?>") + 2 if head.startswith(b"<?xml ") else 0
+    return head[:end] + b"\n" + pi + head[end:].lstrip(b"\n")
+
+
 def assemble(
     ref: FeedRef,
     fmt: FeedFormat,
@@ -367,15 +390,18 @@ def assemble(
     *,
     updated: datetime,
     tombstones: Sequence[Tombstone] = (),
+    label: str | None = None,
 ) -> bytes:
     """Build a document from its header and item fragments (newest first, as given).
 
     ``updated`` is the feed's ``updated`` / ``lastBuildDate``. Tombstones appear in Atom only.
+    ``label`` is the author's or tag's name as the articles write it (for the title).
     """
     if fmt == "json":
-        return jsonfeed.assemble(ref, fragments, config)
-    fg = _header(ref, fmt, config, updated, tombstones)
+        return jsonfeed.assemble(ref, fragments, config, label)
+    fg = _header(ref, fmt, config, updated, tombstones, label)
     head: bytes = fg.rss_str() if fmt == "rss" else fg.atom_str()
+    head = _with_stylesheet(head, config)
     close = b"</channel>" if fmt == "rss" else b"</feed>"
     cut = head.rindex(close)
     return b"".join((head[:cut], *fragments, head[cut:]))
@@ -430,13 +456,15 @@ def render_feed(
             cache[key] = fragment
         fragments.append(fragment)
     live = _live_tombstones(tombstones, chosen, config, now) if fmt == "atom" else []
+    label = feed_label(ref, (i.article for i in chosen), config)
+    title = feed_title(ref, config, label)
     while True:
         times = [i.article.version for i in chosen[: len(fragments)]]
         times += [t.deleted_at for t in live]
         updated = max(times, default=now)
-        body = assemble(ref, fmt, fragments, config, updated=updated, tombstones=live)
+        body = assemble(ref, fmt, fragments, config, updated=updated, tombstones=live, label=label)
         if len(body) <= MAX_DOCUMENT_BYTES or not fragments:
-            return RenderedFeed(body, len(fragments))
+            return RenderedFeed(body, len(fragments), title)
         # Drop the oldest items until the document fits; estimate how many at once.
         excess = len(body) - MAX_DOCUMENT_BYTES
         while excess > 0 and fragments:

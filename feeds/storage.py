@@ -48,6 +48,7 @@ class FeedStorage(DocumentStore):
         super().__init__(store)
         self.store = store
         self._fragments: OrderedDict[str, bytes] = OrderedDict()
+        self._sizes: dict[str, int] = {}
         self.websub = WorkList(store, "websub")
         self.export = WorkList(store, "export")
 
@@ -96,6 +97,9 @@ class FeedStorage(DocumentStore):
             if article is not None and is_live:
                 known[other] = article
                 live.add(other)
+        sizes = self.fetched_sizes(
+            [a.image.url for a in articles if a.image is not None and not a.image.length]
+        )
         items = []
         for article in articles:
             translations = tuple(
@@ -103,8 +107,27 @@ class FeedStorage(DocumentStore):
                 for m in members.get(article.story_id, [])
                 if m != article.id and m in known and m in live
             )
-            items.append(FeedItem(article, translations))
+            length = sizes.get(article.image.url) if article.image is not None else None
+            items.append(FeedItem(article, translations, image_length=length))
         return items
+
+    def fetched_sizes(self, urls: Sequence[str]) -> dict[str, int]:
+        """Sizes in bytes of the lead images already fetched (for posts), by URL.
+
+        A size once found never changes (an image URL is one image), so each process keeps
+        the sizes it has read and asks Redis only for the others.
+        """
+        unknown = [url for url in urls if url not in self._sizes]
+        if unknown:
+            pipe = self.r.pipeline(transaction=False)
+            for url in unknown:
+                pipe.hstrlen(self.keys.media_for_url(url), "data")
+            for url, n in zip(unknown, pipe.execute(), strict=True):
+                if int(n):
+                    self._sizes[url] = int(n)
+            if len(self._sizes) > FRAGMENT_CACHE:
+                self._sizes.clear()
+        return {url: self._sizes[url] for url in urls if url in self._sizes}
 
     def load_tombstones(self, ref: FeedRef, config: FeedsConfig, now: float) -> list[Tombstone]:
         """Articles removed from the feed within the configured tombstone window."""
@@ -140,7 +163,9 @@ class FeedStorage(DocumentStore):
         for fmt in config.formats:
             doc = render_feed(ref, fmt, items, config, when, tombstones, fragment_cache=cache)
             count = doc.item_count
-            docs.append(NewDocument(ref.path(fmt), doc.body, CONTENT_TYPES[fmt], doc.item_count))
+            docs.append(
+                NewDocument(ref.path(fmt), doc.body, CONTENT_TYPES[fmt], doc.item_count, doc.title)
+            )
         new = {k: v for k, v in cache.items() if k not in fresh_from}
         self._remember_fragments(cache)
 
@@ -168,7 +193,11 @@ class FeedStorage(DocumentStore):
     ) -> bool:
         """Render the OPML list of every feed; True when it changed."""
         stamp = time.time() if now is None else now
-        body = render_opml(sorted(set(refs)), config, datetime.fromtimestamp(stamp, UTC))
+        # Titles as the rendered feeds have them (author names as written, not slugs).
+        titles = {d.path: d.title for d in self.documents() if d.title}
+        body = render_opml(
+            sorted(set(refs)), config, datetime.fromtimestamp(stamp, UTC), titles=titles
+        )
         return self.put(
             OPML_PATH, body, CONTENT_TYPES["opml"], 0, stamp, owe=self.owed_by(config, feed=False)
         )

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import redis
 
-from syndication.embedded import ensure_embedded
+from syndication.embedded import ensure_embedded, is_running, socket_path
 from syndication.settings import Settings
 
 
 def redis_url(settings: Settings) -> str:
     """``REDIS_URL`` when set, else the embedded server's ``unix://`` URL (started if needed)."""
     return settings.redis_url_value or ensure_embedded(settings.data_dir)
+
+
+def existing_redis_url(settings: Settings) -> str | None:
+    """``REDIS_URL`` when set, else the embedded server's URL if it runs (never starts it)."""
+    if settings.redis_url_value:
+        return settings.redis_url_value
+    if is_running(settings.data_dir):
+        return f"unix://{socket_path(settings.data_dir)}"
+    return None
 
 
 def connect(settings: Settings) -> redis.Redis:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,203 +25,52 @@ from pydantic import SecretStr
 
 from syndication.publishing import Publisher
 from syndication.settings import Settings
+from syndication.testing.stage import SANDBOX_SECRETS, ImageServer, Sandboxes, channels_config
 
-SANDBOX_SECRETS = {
-    # Fake credentials the local sandboxes accept; they grant nothing anywhere else.
-    "DEMO_X_CONSUMER_KEY": "demo-consumer-key",
-    "DEMO_X_CONSUMER_SECRET": "demo-consumer-secret",
-    "DEMO_X_ACCESS_TOKEN": "demo-access-token",
-    "DEMO_X_ACCESS_SECRET": "demo-access-secret",
-    "DEMO_MASTODON_TOKEN": "demo-mastodon-token",
-    "DEMO_TELEGRAM_TOKEN": "123456:TEST-token",
-    "DEMO_FACEBOOK_TOKEN": "EAAB-sandbox-page-token",
-    "DEMO_BLUESKY_PASSWORD": "abcd-efgh-ijkl-mnop",
-    "DEMO_LINKEDIN_TOKEN": "AQV-sandbox-token",
-    "DEMO_THREADS_TOKEN": "THQW-sandbox-token",
-}
+__all__ = ["SANDBOX_SECRETS", "ImageServer", "Sandboxes", "channels_config", "run_demo"]
+
+# The demo's own webhook secret and status token (it prints both: they guard nothing real).
+DEMO_WEBHOOK_SECRET = "demo-webhook-secret"  # noqa: S105 - a demo value, printed on purpose
+DEMO_STATUS_TOKEN = "demo-status-token"  # noqa: S105 - likewise
+# How long the demo waits for its processes to stop after SIGTERM before it kills them (an
+# interrupted task is delivered again: tasks are acknowledged late and idempotent).
+STOP_GRACE = 3.0
 
 
-class ImageServer:
-    """Stands in for the portal's image host: a lead photo per article, drawn on the fly.
+def write_secrets(folder: Path, secrets: dict[str, str]) -> dict[str, str]:
+    """Write each secret to ``folder/NAME`` (mode 600); return ``{NAME_FILE: path}``.
 
-    The sample articles name images on a host this machine cannot reach; the demo points
-    them here so that every platform's sandbox receives a real photo with its caption.
+    The adapters read ``NAME_FILE`` when ``NAME`` is unset (mounted secrets), so any shell
+    that has these variables can use the channels, as ``channels check`` does.
     """
-
-    def __init__(self, delay: float = 0.0) -> None:
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        def jpeg(seed: str) -> bytes:
-            import hashlib
-            import io
-
-            from PIL import Image, ImageDraw
-
-            r, g, b = hashlib.sha256(seed.encode()).digest()[:3]
-            image = Image.new("RGB", (1200, 800), (r, g, b))
-            ImageDraw.Draw(image).rectangle(
-                (100, 100, 1100, 700), outline=(255, 255, 255), width=12
-            )
-            buffer = io.BytesIO()
-            image.save(buffer, format="JPEG", quality=80)
-            return buffer.getvalue()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if delay:
-                    time.sleep(delay)  # a slow image host (the chaos tests use one)
-                body = jpeg(self.path)
-                self.send_response(200)
-                self.send_header("Content-Type", "image/jpeg")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def localise(self, event: dict[str, Any]) -> dict[str, Any]:
-        """The event with its lead image served from here."""
-        image = event.get("article", {}).get("image")
-        if isinstance(image, dict) and isinstance(image.get("url"), str):
-            image["url"] = self.base_url + "/" + image["url"].split("://", 1)[-1].split("/", 1)[-1]
-        return event
-
-    def stop(self) -> None:
-        self.server.shutdown()
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    files = {}
+    for name, value in secrets.items():
+        path = folder / name
+        path.write_text(value + "\n", encoding="utf-8")
+        os.chmod(path, 0o600)
+        files[f"{name}_FILE"] = str(path)
+    return files
 
 
-@dataclass
-class Sandboxes:
-    """Every platform's local stand-in, started in this process."""
-
-    servers: dict[str, Any] = field(default_factory=dict)
-
-    def start(self) -> dict[str, str]:
-        from syndication.testing.bluesky import BlueskySandbox
-        from syndication.testing.facebook import FacebookSandbox
-        from syndication.testing.linkedin import LinkedInSandbox
-        from syndication.testing.mastodon import MastodonSandbox
-        from syndication.testing.telegram import TelegramSandbox
-        from syndication.testing.threads import ThreadsSandbox
-        from syndication.testing.x import XSandbox
-
-        self.servers = {
-            "x": XSandbox(),
-            "mastodon": MastodonSandbox(),
-            "telegram": TelegramSandbox(),
-            "facebook": FacebookSandbox(),
-            "bluesky": BlueskySandbox(),
-            "linkedin": LinkedInSandbox(),
-            "threads": ThreadsSandbox(),
-        }
-        return {name: server.start() for name, server in self.servers.items()}
-
-    def stop(self) -> None:
-        for server in self.servers.values():
-            server.stop()
-
-    def live_posts(self) -> dict[str, int]:
-        return {name: len(server.live_posts()) for name, server in self.servers.items()}
+def write_env_file(path: Path, variables: dict[str, str]) -> None:
+    """A file a POSIX shell can source (``. data/demo.env``) to use the demo's settings."""
+    lines = [
+        "# Written by `syndication demo`: `. data/demo.env` in a shell gives it the demo's",
+        "# prefix, config, data folder, webhook secret, status token and sandbox credentials.",
+        *(f"export {name}={shlex.quote(value)}" for name, value in variables.items()),
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.chmod(path, 0o600)
 
 
-def channels_config(urls: dict[str, str]) -> dict[str, Any]:
-    """One channel per platform, languages spread across vi/en/ja, pointing at the sandboxes."""
-    fast = {"delay_after_publish": 0, "min_spacing": "2s", "timezone": "Asia/Ho_Chi_Minh"}
-
-    def channel(
-        name: str, platform: str, lang: str, creds: dict[str, str], **extra: Any
-    ) -> dict[str, Any]:
-        return {
-            "name": name,
-            "platform": platform,
-            "language": lang,
-            "api_base_url": urls[platform],
-            "credentials": creds,
-            "schedule": fast,
-            "max_age": "3650d",
-            "edit_on_update": True,
-            "delete_on_unpublish": True,
-            "utm": {"source": platform, "medium": "social"},
-            "attach_image": True,
-            **extra,
-        }
-
-    return {
-        # The demo's lead photos come from a server on this machine (see ImageServer).
-        "images": {"allow_private": True},
-        "channels": [
-            channel(
-                "x-en",
-                "x",
-                "en",
-                {
-                    "consumer_key": "DEMO_X_CONSUMER_KEY",
-                    "consumer_secret": "DEMO_X_CONSUMER_SECRET",
-                    "access_token": "DEMO_X_ACCESS_TOKEN",
-                    "access_token_secret": "DEMO_X_ACCESS_SECRET",
-                },
-            ),
-            channel("mastodon-vi", "mastodon", "vi", {"access_token": "DEMO_MASTODON_TOKEN"}),
-            channel(
-                "telegram-vi",
-                "telegram",
-                "vi",
-                {"bot_token": "DEMO_TELEGRAM_TOKEN"},
-                options={"chat_id": "@portal_vi"},
-            ),
-            channel(
-                "facebook-en",
-                "facebook",
-                "en",
-                {"page_access_token": "DEMO_FACEBOOK_TOKEN"},
-                options={"page_id": "1122334455"},
-            ),
-            channel(
-                "bluesky-ja",
-                "bluesky",
-                "ja",
-                {"handle": "DEMO_BLUESKY_HANDLE", "app_password": "DEMO_BLUESKY_PASSWORD"},
-            ),
-            channel(
-                "linkedin-en",
-                "linkedin",
-                "en",
-                {"access_token": "DEMO_LINKEDIN_TOKEN"},
-                options={"organization_id": "2414183"},
-            ),
-            channel(
-                "threads-ja",
-                "threads",
-                "ja",
-                {"access_token": "DEMO_THREADS_TOKEN"},
-                options={"user_id": "17841400000000001"},
-            ),
-        ],
-        "routing": {
-            "mode": "all",
-            "routes": [
-                {
-                    "name": "everything",
-                    "match": {},
-                    "channels": [
-                        "x-en",
-                        "mastodon-vi",
-                        "telegram-vi",
-                        "facebook-en",
-                        "bluesky-ja",
-                        "linkedin-en",
-                        "threads-ja",
-                    ],
-                },
-            ],
-        },
-    }
+def _shown(path: Path) -> str:
+    """``path`` relative to the current folder when it is inside it (shorter to paste)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _say(message: str) -> None:
@@ -273,17 +122,30 @@ def run_demo(
             "prefix": prefix,
             "data_dir": data,
             "config_path": config_dir,
-            "webhook_secret": settings.webhook_secret or SecretStr("demo-webhook-secret"),
+            "webhook_secret": settings.webhook_secret or SecretStr(DEMO_WEBHOOK_SECRET),
+            "status_token": settings.status_token or SecretStr(DEMO_STATUS_TOKEN),
         }
     )
+    # The sandbox credentials as secret files, named by NAME_FILE: the demo's processes and
+    # any shell that sources data/demo.env read them the same way.
+    credential_files = write_secrets(
+        config_dir / "secrets", {**SANDBOX_SECRETS, "DEMO_BLUESKY_HANDLE": "news.sandbox.test"}
+    )
+    wanted = ("PREFIX", "DATA_DIR", "CONFIG_PATH", "WEBHOOK_SECRET", "STATUS_TOKEN")
+    shell_env = {
+        k: v for k, v in demo_settings.to_env().items() if k.removeprefix("SYNDICATION_") in wanted
+    }
+    if settings.redis_url is not None:  # else the embedded one is found from the data folder
+        shell_env["REDIS_URL"] = url
+    env_file = data / "demo.env"
+    write_env_file(env_file, {**shell_env, **credential_files})
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("SYNDICATION_")},
-        **SANDBOX_SECRETS,
-        "DEMO_BLUESKY_HANDLE": "news.sandbox.test",
+        **credential_files,
         **demo_settings.to_env(),
         "PYTHONUNBUFFERED": "1",
     }
-    os.environ.update({k: v for k, v in env.items() if k.startswith("DEMO_")})
+    os.environ.update(credential_files)
     logs = data / "logs"
     logs.mkdir(exist_ok=True)
     procs: list[subprocess.Popen[bytes]] = []
@@ -296,10 +158,12 @@ def run_demo(
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                start_new_session=False,
+                # A group of its own: Ctrl-C reaches the demo alone, which then stops each
+                # group (a worker and its pool processes) itself, promptly.
+                start_new_session=True,
             )
         )
-        _say(f"started {name} (log: {logs / (name + '.log')})")
+        _say(f"started {name} (log: {_shown(logs / (name + '.log'))})")
 
     ctx = CliContext(
         {"redis_url": url, "prefix": prefix, "config_path": config_dir, "data_dir": data}
@@ -321,42 +185,83 @@ def run_demo(
         ledger = Ledger(ctx.store)
         docs = DocumentStore(ctx.store)
         plans, syncs = WorkList(ctx.store, "plan"), WorkList(ctx.store, "sync")
+        said = ""
         while time.monotonic() < deadline:
             applied = sum(1 for s in ctx.store.event_states(ids) if s == "applied")
             posts = ledger.many(ledger.all_ids())
             open_posts = [p for p in posts if p.status in (PostStatus.PLANNED, PostStatus.SENDING)]
             owed = plans.size() + syncs.size()
-            if (
-                applied == len(ids)
-                and posts
-                and not open_posts
-                and not owed
-                and not ctx.store.dirty_feeds()
-            ):
+            dirty = ctx.store.dirty_feeds()
+            if applied == len(ids) and posts and not open_posts and not owed and not dirty:
                 break
+            # Say what is still happening (the worker's first start takes a few seconds).
+            line = (
+                f"  events applied {applied}/{len(ids)}; feeds waiting to render {len(dirty)}; "
+                f"posts sent {len(posts) - len(open_posts)}/{len(posts)}"
+            )
+            if line != said:
+                _say(line)
+                said = line
             time.sleep(0.5)
         _report(ctx, ledger, docs, sandboxes, port)
         _lifecycle(ctx, ledger, docs, lines)
+        _afterwards(demo_settings, env_file, port)
     except KeyboardInterrupt:
         code = 130
+        _say("\ninterrupted")
     finally:
         if keep_running and code == 0:
             _say("\nRunning. Press Ctrl-C to stop.")
             with contextlib.suppress(KeyboardInterrupt):
                 signal.pause()
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        sandboxes.stop()
-        images.stop()
-        if settings.redis_url is None and not embedded_before:
-            stop_embedded(data)  # it saves first; the next command starts it again
-        _say("stopped worker, beat, server, sandboxes and the Redis the demo started")
+            _say("")
+        with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C must not skip this
+            _stop(procs, ["worker and beat", "server"])
+            _say("stopping the platform sandboxes and the image server...")
+            sandboxes.stop()
+            images.stop()
+            if settings.redis_url is None and not embedded_before:
+                _say(f"stopping the embedded Redis (its data stays in {_shown(data)})...")
+                stop_embedded(data)  # it saves first; the next command starts it again
+            _say("stopped everything the demo started")
     return code
+
+
+def _stop(procs: list[subprocess.Popen[bytes]], names: list[str]) -> None:
+    """SIGTERM each process group, then SIGKILL whatever is still there after STOP_GRACE."""
+    for proc, name in zip(procs, names, strict=False):
+        _say(f"stopping the {name} (pid {proc.pid})...")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE
+    for proc, name in zip(procs, names, strict=False):
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _say(f"the {name} did not stop within {STOP_GRACE:.0f} s: killing it")
+        # Pool processes and anything else left in the group go too.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _afterwards(settings: Settings, env_file: Path, port: int) -> None:
+    """Where to look next: commands that work pasted into a new shell in this folder."""
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+    token = settings.status_token.get_secret_value() if settings.status_token else ""
+    base = f"http://127.0.0.1:{port}"
+    _say(
+        f"\nThe demo works under the prefix {settings.prefix} with the config in "
+        f"{_shown(settings.config_path)}; its webhook secret (a demo one) is {secret}.\n"
+        f"{_shown(env_file)} holds its settings and the sandbox credentials (as secret files). "
+        "In another shell, in this folder:\n"
+        f"  . {_shown(env_file)}\n"
+        "  bin/syndication status\n"
+        "  bin/syndication posts list\n"
+        "  bin/syndication channels check\n"
+        "  bin/syndication config check\n"
+        f"Pages: {base}/feeds/ (every feed) and {base}/status?token={token} (operators)"
+    )
 
 
 def _report(ctx: Any, ledger: Any, docs: Any, sandboxes: Sandboxes, port: int) -> None:
@@ -366,7 +271,7 @@ def _report(ctx: Any, ledger: Any, docs: Any, sandboxes: Sandboxes, port: int) -
     documents = docs.documents()
     _say(
         f"\n{stored} articles stored; {len(documents)} feed documents rendered "
-        f"(also exported to {ctx.settings.data_dir.resolve() / 'export'})"
+        f"(also exported to {_shown(ctx.settings.data_dir.resolve() / 'export')})"
     )
     base = f"http://127.0.0.1:{port}"
     for path in (
@@ -395,13 +300,6 @@ def _report(ctx: Any, ledger: Any, docs: Any, sandboxes: Sandboxes, port: int) -
     _say(
         "Posts received by each platform's sandbox: "
         + ", ".join(f"{k} {v}" for k, v in live.items())
-    )
-    _say(
-        "Afterwards: SYNDICATION_PREFIX="
-        + ctx.settings.prefix
-        + " SYNDICATION_CONFIG_PATH="
-        + str(ctx.settings.config_path)
-        + " syndication posts list (or status, feeds list, dlq list)"
     )
 
 

@@ -6,6 +6,7 @@ used as given: article, event, post and feed ids are validated identifiers or sl
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 # The worker queues (each a Redis list kept by kombu): short CPU work (ingest, render) apart
@@ -170,6 +171,10 @@ class Keys:
     def media(self, url_digest: str) -> str:
         """Hash: a fetched lead image (bytes, type, size), by digest of its URL."""
         return self._k("media", url_digest)
+
+    def media_for_url(self, url: str) -> str:
+        """:meth:`media` of the image at ``url`` (the posts fetch it; the feeds read its size)."""
+        return self.media(hashlib.sha256(url.encode()).hexdigest()[:32])
 
     def channel_lock(self, channel: str) -> str:
         """Lock held while posts are planned on one channel (spacing needs a stable view)."""

@@ -13,7 +13,7 @@ from typing import Any
 import redis
 
 from syndication.keys import QUEUES
-from syndication.store import Store, decode_map
+from syndication.store import Store, decode_map, members, text_of
 
 
 @dataclass(frozen=True)
@@ -126,19 +126,49 @@ class Ops:
         total, due = pipe.execute()
         return int(total), int(due)
 
-    def persistence(self) -> dict[str, str]:
-        """The server's persistence and eviction settings (AOF, RDB, maxmemory-policy)."""
+    def persistence(self) -> dict[str, bool | int | str | None]:
+        """The server's persistence and eviction settings (AOF, RDB, maxmemory-policy), typed:
+        ``aof_enabled`` a boolean, the RDB figures integers (``None`` when not reported)."""
         info = self.r.info("persistence")
         try:
             policy = self.r.config_get("maxmemory-policy").get("maxmemory-policy", "")
         except redis.ResponseError:  # managed servers may refuse CONFIG
             policy = "unknown"
+
+        def number(name: str) -> int | None:
+            value = info.get(name)
+            return int(value) if isinstance(value, int | float | str) and str(value) else None
+
         return {
-            "aof_enabled": str(info.get("aof_enabled", 0)),
-            "rdb_last_save": str(info.get("rdb_last_save_time", "")),
-            "rdb_changes_since_last_save": str(info.get("rdb_changes_since_last_save", "")),
+            "aof_enabled": bool(int(info.get("aof_enabled", 0) or 0)),
+            "rdb_last_save": number("rdb_last_save_time"),
+            "rdb_changes_since_last_save": number("rdb_changes_since_last_save"),
             "maxmemory_policy": str(policy),
         }
+
+    def due_between(self, start: float, end: float, limit: int = 500) -> list[tuple[str, float]]:
+        """Posts in the due set due from ``start`` to ``end``, soonest first: (id, due at)."""
+        found = self.r.zrangebyscore(self.keys.due, start, end, start=0, num=limit, withscores=True)
+        return [(text_of(pair[0]), float(pair[1])) for pair in found if isinstance(pair, tuple)]
+
+    def reconciling(self, limit: int = 500) -> list[str]:
+        """Uncertain posts waiting for a reconciliation, oldest first."""
+        return members(self.r.zrange(self.keys.reconciling, 0, limit - 1))
+
+    def other_prefixes(self, *, scan_limit: int = 200_000) -> dict[str, int]:
+        """Other key prefixes on this server that hold syndication data, with how many live
+        articles each holds (found by their ``<prefix>:articles`` set; at most ``scan_limit``
+        keys are looked at, so a huge shared server costs a bounded scan)."""
+        marker = self.keys.articles.removeprefix(self.keys.prefix)  # ":articles"
+        found: dict[str, int] = {}
+        keys = self.r.scan_iter(match="*" + marker, count=1000, _type="zset")
+        for seen, key in enumerate(keys, start=1):
+            prefix = text_of(key).removesuffix(marker)
+            if prefix != self.keys.prefix and prefix:
+                found[prefix] = int(self.r.zcard(key))
+            if seen >= scan_limit:
+                break
+        return dict(sorted(found.items()))
 
     def backfill_done(self, fingerprint: str) -> int:
         """How many lines of a backfill file were already applied."""

@@ -2,7 +2,9 @@
 
 Endpoints: ``GET|HEAD /feeds/...`` (rendered documents, read from Redis, never rendered here),
 ``POST /events`` (HMAC-signed event JSON, queued in the inbox stream), ``GET /healthz``,
-``GET /readyz``, ``GET /metrics`` and ``GET /openapi.json``.
+``GET /readyz``, ``GET /metrics`` and ``GET /openapi.json``; and pages for people
+(:mod:`syndication.views.pages`): ``/`` and ``/feeds/`` (the feed list), ``/status`` (the
+operators' view, behind a token) and ``/feed.xsl``.
 
 Feed requests skip Starlette's router and middleware entirely: they go straight to
 :class:`~feeds.serving.FeedEndpoint`.
@@ -38,6 +40,8 @@ from syndication.ops import Ops
 from syndication.publishing import Publisher
 from syndication.settings import Settings
 from syndication.store import Store
+from syndication.views.pages import Pages
+from syndication.views.snapshot import reading_for
 
 log = structlog.get_logger(__name__)
 
@@ -254,7 +258,8 @@ class SyndicationApp(Starlette):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Dispatch ``/feeds/...`` directly; everything else through Starlette."""
-        if scope["type"] == "http" and scope["path"].startswith("/feeds/"):
+        path = scope["path"] if scope["type"] == "http" else ""
+        if path.startswith("/feeds/") and path != "/feeds/":  # "/feeds/" is the feed list page
             await self.feed_endpoint(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
@@ -392,8 +397,10 @@ def create_app(
         metrics.HTTP_REQUESTS.labels("/openapi.json", "200").inc()
         return JSONResponse(spec)
 
+    pages = Pages(store, settings, config, reading_for(settings))
     app = SyndicationApp(
         routes=[
+            *pages.routes(),
             Route("/events", post_event, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET", "HEAD"]),
             Route("/readyz", readyz, methods=["GET", "HEAD"]),

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     # Celery: unacked tasks come back after this long when a whole worker dies.
     visibility_timeout: int = 300
     webhook_secret: SecretStr | None = None
+    # Bearer token of the operators' page GET /status (unset: the page answers 503).
+    status_token: SecretStr | None = None
     # Inbox stream: entries applied per Redis round trip, and how long an entry read by a
     # consumer that went silent waits before another consumer claims it.
     inbox_batch: int = 500
@@ -84,6 +86,8 @@ class Settings(BaseSettings):
             env["REDIS_URL"] = self.redis_url.get_secret_value()
         if self.webhook_secret is not None:
             env["SYNDICATION_WEBHOOK_SECRET"] = self.webhook_secret.get_secret_value()
+        if self.status_token is not None:
+            env["SYNDICATION_STATUS_TOKEN"] = self.status_token.get_secret_value()
         return env
 
     @property

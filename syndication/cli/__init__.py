@@ -1,4 +1,8 @@
-"""The ``syndication`` command: a root group whose subcommands live one module per group."""
+"""The ``syndication`` command: a root group whose subcommands live one module per group.
+
+Shell completion is click's: ``eval "$(_SYNDICATION_COMPLETE=bash_source syndication)"`` (or
+``zsh_source``, ``fish_source``) in the shell's startup file.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from syndication.cli._context import CliContext
+from syndication.cli._context import CliContext, parse_tz
 from syndication.cli.articles import articles
 from syndication.cli.backfill import backfill
 from syndication.cli.channels import channels
@@ -23,7 +27,17 @@ from syndication.cli.status import status
 from syndication.logging import configure_logging
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("syndication")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), "--version", "-V", prog_name="syndication")
 @click.option(
     "--redis-url",
     envvar="REDIS_URL",
@@ -55,6 +69,14 @@ from syndication.logging import configure_logging
     show_envvar=True,
     help="Folder of the embedded Redis and local state (default: ./data).",
 )
+@click.option(
+    "--tz",
+    envvar="SYNDICATION_TZ",
+    default=None,
+    show_envvar=True,
+    metavar="ZONE",
+    help="Time zone of printed times, e.g. Asia/Ho_Chi_Minh or UTC (default: local).",
+)
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -62,13 +84,24 @@ def cli(
     config_path: Path | None,
     prefix: str | None,
     data_dir: Path | None,
+    tz: str | None,
 ) -> None:
-    """Feeds and social posts for a multilingual news portal, driven by article events."""
+    """Feeds and social posts for a multilingual news portal, driven by article events.
+
+    Shell completion: eval "$(_SYNDICATION_COMPLETE=bash_source syndication)" (zsh_source,
+    fish_source for other shells).
+    """
     # Logs go to stderr (stdout is for tables and --json); commands that run services
     # (worker, beat, serve) reconfigure with their own --loglevel.
     configure_logging(os.environ.get("SYNDICATION_LOG_LEVEL", "WARNING"))
     ctx.obj = CliContext(
-        {"redis_url": redis_url, "config_path": config_path, "prefix": prefix, "data_dir": data_dir}
+        {
+            "redis_url": redis_url,
+            "config_path": config_path,
+            "prefix": prefix,
+            "data_dir": data_dir,
+        },
+        tz=parse_tz(tz),
     )
 
 
@@ -89,6 +122,19 @@ for command in (
 ):
     cli.add_command(command)
 cli.add_command(serve)
+
+
+def _whole_short_help(command: click.Command) -> None:
+    # Click cuts a command's summary in the list to fit one line ("Print one document
+    # (e.g."); the whole first paragraph reads better, wrapped under its command.
+    if command.help and not command.short_help:
+        command.short_help = " ".join(command.help.split("\n\n", 1)[0].split())
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _whole_short_help(sub)
+
+
+_whole_short_help(cli)
 
 
 def main() -> None:

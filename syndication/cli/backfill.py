@@ -7,10 +7,9 @@ import time
 from pathlib import Path
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from feeds.catalog import feed_indexer
-from syndication.cli._context import CliContext, err, pass_ctx, print_json
+from syndication.cli._context import CliContext, err, pass_ctx, print_json, progress
 from syndication.ingest import Ingestor
 from syndication.ops import Ops
 
@@ -47,7 +46,9 @@ def backfill(
     restart: bool,
     as_json: bool,
 ) -> None:
-    """Apply historical events from a JSON Lines file, resuming where a previous run stopped.
+    """Apply historical events from a JSON Lines file (resumable).
+
+    A rerun resumes where the previous run stopped.
 
     Events are validated and applied in batches; invalid lines become dead letters; the feeds
     they touch are queued for rendering. Old articles are not posted unless --post is given.
@@ -70,15 +71,8 @@ def backfill(
     if start:
         err.print(f"resuming at line {start + 1} of {total}")
     began = time.monotonic()
-    with Progress(
-        TextColumn("backfill"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=as_json,
-    ) as progress:
-        task = progress.add_task("backfill", total=total, completed=start)
+    with progress("backfill", total, transient=as_json) as advance:
+        advance(start)
         while done < total:
             chunk = [line for line in lines[done : done + batch]]
             raws = [line for line in chunk if line.strip()]
@@ -92,7 +86,7 @@ def backfill(
                 PLAN_POSTS.send(ctx.app)
             done += len(chunk)
             ops.set_backfill_done(fp, done)
-            progress.update(task, completed=done)
+            advance(len(chunk))
             # Bounded rate: never run ahead of `rate` events per second on average.
             ahead = (done - start) / rate - (time.monotonic() - began)
             if ahead > 0:

@@ -6,7 +6,14 @@ from typing import TypedDict
 
 import click
 
-from syndication.cli._context import CliContext, err, pass_ctx, print_json, print_table
+from syndication.cli._context import (
+    CliContext,
+    err,
+    pass_ctx,
+    print_json,
+    print_table,
+    table_options,
+)
 from syndication.errors import PlatformError, SyndicationError
 from syndication.posts.adapters import default_adapter
 from syndication.posts.ledger import Ledger
@@ -29,10 +36,11 @@ class _ChannelRow(TypedDict):
 
 @channels.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@table_options
 @pass_ctx
 def channels_list(ctx: CliContext, as_json: bool) -> None:
     """List channels with their platform, language and state (secrets never shown)."""
-    ledger = Ledger(ctx.store)
+    ledger = Ledger(ctx.reader)
     paused = ledger.paused(c.name for c in ctx.config.channels)
     counts = ledger.counts()
     rows: list[_ChannelRow] = []
@@ -96,9 +104,11 @@ def resume(ctx: CliContext, name: str) -> None:
 @channels.command()
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@table_options
 @pass_ctx
 def check(ctx: CliContext, name: str | None, as_json: bool) -> None:
-    """Verify credentials against each platform (e.g. X users/me, Mastodon verify_credentials)."""
+    """Verify each channel's credentials against its platform (X users/me, Mastodon
+    verify_credentials, ...); secrets are never printed."""
     targets = [ctx.config.channel(_channel_name(ctx, name))] if name else list(ctx.config.channels)
     rows = []
     for channel in targets:

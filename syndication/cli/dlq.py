@@ -3,26 +3,29 @@
 from __future__ import annotations
 
 import json
-import sys
-from datetime import UTC, datetime
 
 import click
 
-from syndication.cli._context import CliContext, err, pass_ctx, print_json, print_table
+from syndication.cli._context import (
+    CliContext,
+    err,
+    pass_ctx,
+    print_json,
+    print_table,
+    progress,
+    table_options,
+    tz_option,
+)
 from syndication.decoding import decode_json, escape_surrogates, is_plain, printable
 from syndication.errors import EventValidationError, StoreError
 from syndication.publishing import Publisher
 from syndication.store import DeadLetter
 
 
-def _when(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
-
-
-def _doc(dl: DeadLetter) -> dict[str, object]:
+def _doc(ctx: CliContext, dl: DeadLetter) -> dict[str, object]:
     return {
         "id": dl.id,
-        "at": _when(dl.at),
+        "at": ctx.when(dl.at),
         "source": dl.source,
         "event_id": dl.event_id,
         "errors": list(dl.errors),
@@ -56,20 +59,22 @@ def dlq() -> None:
 @dlq.command("list")
 @click.option("--limit", default=100, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@table_options
 @pass_ctx
 def list_(ctx: CliContext, limit: int, as_json: bool) -> None:
     """List dead letters, oldest first."""
-    letters = ctx.store.dead_letters(limit=limit)
+    store = ctx.reader
+    letters = store.dead_letters(limit=limit)
     if as_json:
         print_json(
-            {"dead_letters": [_doc(d) for d in letters], "total": ctx.store.count_dead_letters()}
+            {"dead_letters": [_doc(ctx, d) for d in letters], "total": store.count_dead_letters()}
         )
         return
     print_table(
         "Dead letters",
         ["id", "at", "source", "event", "first error", "replays"],
         [
-            [d.id, _when(d.at), d.source, d.event_id, d.errors[0] if d.errors else "", d.replays]
+            [d.id, ctx.when(d.at), d.source, d.event_id, d.errors[0] if d.errors else "", d.replays]
             for d in letters
         ],
     )
@@ -78,18 +83,19 @@ def list_(ctx: CliContext, limit: int, as_json: bool) -> None:
 @dlq.command()
 @click.argument("dl_id")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@tz_option
 @pass_ctx
 def show(ctx: CliContext, dl_id: str, as_json: bool) -> None:
     """Show one dead letter with its errors and raw payload."""
     try:
-        dl = ctx.store.dead_letter(dl_id)
+        dl = ctx.reader.dead_letter(dl_id)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
-        print_json(_doc(dl))
+        print_json(_doc(ctx, dl))
         return
     click.echo(
-        f"id:       {dl.id}\nat:       {_when(dl.at)}\nsource:   {printable(dl.source)}\n"
+        f"id:       {dl.id}\nat:       {ctx.when(dl.at)}\nsource:   {printable(dl.source)}\n"
         f"event:    {dl.event_id or '-'}\nreplays:  {dl.replays}\nerrors:"
     )
     for e in dl.errors:
@@ -129,8 +135,9 @@ def replay(ctx: CliContext, dl_id: str | None, replay_all: bool, as_json: bool) 
         retry_for=0,
     )
     results: list[dict[str, object]] = []
-    with click.progressbar(letters, label="replaying", file=sys.stderr, show_pos=True) as bar:
-        for dl in bar:
+    with progress("replaying", len(letters), transient=as_json) as advance:
+        for dl in letters:
+            advance(1)
             ctx.store.count_replay(dl.id)
             # Still invalid: the letter stays as it is (keep=False), with the new errors shown.
             done = publisher.publish(dl.raw, source=f"replay:{dl.id}", keep=False)

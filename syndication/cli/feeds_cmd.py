@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from feeds.documents import DocumentStore
-from syndication.cli._context import CliContext, err, pass_ctx, print_json, print_table
-
-
-def _when(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds") if ts else ""
+from syndication.cli._context import (
+    CliContext,
+    err,
+    pass_ctx,
+    print_json,
+    print_table,
+    progress,
+    table_options,
+)
 
 
 @click.group()
@@ -23,10 +25,11 @@ def feeds() -> None:
 
 @feeds.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@table_options
 @pass_ctx
 def list_(ctx: CliContext, as_json: bool) -> None:
     """List every rendered document with its item count, size and last render."""
-    docs = DocumentStore(ctx.store).documents()
+    docs = DocumentStore(ctx.reader).documents()
     if as_json:
         print_json(
             {
@@ -36,8 +39,8 @@ def list_(ctx: CliContext, as_json: bool) -> None:
                         "items": d.items,
                         "bytes": d.size,
                         "etag": d.etag,
-                        "last_modified": _when(d.last_modified),
-                        "rendered_at": _when(d.rendered_at),
+                        "last_modified": ctx.when(d.last_modified),
+                        "rendered_at": ctx.when(d.rendered_at),
                     }
                     for d in docs
                 ]
@@ -47,7 +50,8 @@ def list_(ctx: CliContext, as_json: bool) -> None:
     print_table(
         "Feed documents",
         ["path", "items", "bytes", "last render"],
-        [[d.path, d.items, d.size, _when(d.rendered_at)] for d in docs],
+        [[d.path, d.items, d.size, ctx.when(d.rendered_at)] for d in docs],
+        numeric=("items", "bytes"),
     )
 
 
@@ -55,8 +59,8 @@ def list_(ctx: CliContext, as_json: bool) -> None:
 @click.argument("path")
 @pass_ctx
 def show(ctx: CliContext, path: str) -> None:
-    """Print one document (e.g. /feeds/vi/all.rss) as served."""
-    doc = DocumentStore(ctx.store).get(path if path.startswith("/") else "/" + path)
+    """Print one document as served, by its path: /feeds/vi/all.rss."""
+    doc = DocumentStore(ctx.reader).get(path if path.startswith("/") else "/" + path)
     if doc is None:
         raise click.ClickException(f"no rendered document at {path}")
     click.echo(doc.body.decode("utf-8"))
@@ -73,11 +77,12 @@ def render(ctx: CliContext, render_all: bool) -> None:
     config = ctx.config.feeds
     refs = storage.all_feeds(config)
     ids = [r.id for r in refs] if render_all else ctx.store.dirty_feeds()
-    with click.progressbar(ids, label="rendering", file=sys.stderr, show_pos=True) as bar:
-        for feed_id in bar:
+    with progress("rendering", len(ids)) as advance:
+        for feed_id in ids:
             if render_all:
                 ctx.store.mark_dirty([feed_id])
             refresh_feed(storage, config, feed_id)
+            advance(1)
     storage.render_index(refs, config)
     err.print(f"rendered {len(ids)} feed(s)")
 
@@ -86,17 +91,33 @@ def render(ctx: CliContext, render_all: bool) -> None:
 @click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
 @pass_ctx
 def export(ctx: CliContext, folder: Path) -> None:
-    """Write every rendered document under FOLDER at its URL path (atomically)."""
-    from feeds.export import export_documents
+    """Mirror every current document (feeds and index.opml) under FOLDER at its URL path.
+
+    Files are written atomically; document files of feeds that no longer exist are removed.
+    """
+    from importlib.resources import files
+
+    from feeds.catalog import UnknownFeedError, parse_feed_path
+    from feeds.documents import OPML_PATH
+    from feeds.export import mirror_documents, write_atomically
+    from feeds.render import STYLESHEET_PATH
     from feeds.storage import FeedStorage
 
     storage = FeedStorage(ctx.store)
-    paths = [d.path for d in storage.documents()]
-    if not paths:
-        err.print("No rendered documents to export.")
-        return
-    with click.progressbar(
-        length=len(paths), label="exporting", file=sys.stderr, show_pos=True
-    ) as bar:
-        n = export_documents(storage, paths, folder, progress=lambda _p: bar.update(1))
-    err.print(f"exported {n} document(s) to {folder}")
+    config = ctx.config.feeds
+    storage.render_index(storage.all_feeds(config), config)  # the index as of now
+
+    def served(path: str) -> bool:
+        # The same rule the server applies: a document config no longer enables is gone.
+        try:
+            return path == OPML_PATH or bool(parse_feed_path(path, config))
+        except UnknownFeedError:
+            return False
+
+    paths = [d.path for d in storage.documents() if served(d.path)]
+    with progress("exporting", len(paths)) as advance:
+        written, removed = mirror_documents(storage, paths, folder, lambda _p: advance(1))
+    # The stylesheet the RSS and Atom files name, so a browser shows them as pages there too.
+    stylesheet = files("syndication").joinpath("templates", "feed.xsl").read_bytes()
+    write_atomically(folder / STYLESHEET_PATH.lstrip("/"), stylesheet)
+    err.print(f"exported {written} document(s) to {folder}; removed {removed} old file(s)")

@@ -7,7 +7,17 @@ from datetime import UTC, datetime
 
 import click
 
-from syndication.cli._context import CliContext, err, pass_ctx, print_json, print_table
+from syndication.cli._context import (
+    CliContext,
+    err,
+    is_terminal,
+    out,
+    pass_ctx,
+    print_json,
+    print_table,
+    table_options,
+    tz_option,
+)
 from syndication.errors import StoreError, SyndicationError
 from syndication.events import Article
 from syndication.posts.decide import Situation, decide
@@ -15,22 +25,37 @@ from syndication.posts.ledger import OPEN, Ledger, Post, PostStatus
 from syndication.posts.planner import compose
 
 
-def _when(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds") if ts else ""
+def history_of(post: Post) -> list[dict[str, object]]:
+    """The post's history, each entry with the status the post had after it (an edit or a
+    note keeps the status before it) and its time as a number."""
+    entries: list[dict[str, object]] = []
+    status = ""
+    for entry in post.history:
+        status = str(entry.get("status") or "") or status
+        at = entry.get("at")
+        entries.append(
+            {
+                "at": float(at) if isinstance(at, int | float | str) and at != "" else None,
+                "status": status or post.status.value,
+                "note": str(entry.get("note") or ""),
+            }
+        )
+    return entries
 
 
-def _doc(post: Post, *, full: bool = False) -> dict[str, object]:
+def _doc(ctx: CliContext, post: Post, *, full: bool = False) -> dict[str, object]:
+    when = ctx.when
     doc: dict[str, object] = {
         "id": post.id,
         "channel": post.channel,
         "platform": post.platform,
         "article_id": post.article_id,
         "status": post.status.value,
-        "due_at": _when(post.due_at),
+        "due_at": when(post.due_at),
         "attempts": post.attempts,
         "remote_id": post.remote_id or None,
         "remote_url": post.remote_url or None,
-        "sent_at": _when(post.sent_at) or None,
+        "sent_at": when(post.sent_at) or None,
         "last_error": post.last_error or None,
         "approved": post.approved,
         "note": post.note or None,
@@ -40,13 +65,18 @@ def _doc(post: Post, *, full: bool = False) -> dict[str, object]:
             text=post.text,
             link=post.link,
             idempotency_key=post.idempotency_key,
-            history=list(post.history),
+            created_at=when(post.created_at),
+            updated_at=when(post.updated_at),
+            history=[
+                {**h, "at": when(h["at"]) if isinstance(h["at"], float) else None}
+                for h in history_of(post)
+            ],
         )
     return doc
 
 
 def _article(ctx: CliContext, article_id: str) -> Article:
-    article = ctx.store.get_article(article_id)
+    article = ctx.reader.get_article(article_id)
     if article is None:
         raise click.ClickException(f"no article {article_id!r}")
     return article
@@ -69,12 +99,13 @@ def posts() -> None:
 @click.option("--channel", default=None)
 @click.option("--limit", default=200, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@table_options
 @pass_ctx
 def list_(
     ctx: CliContext, status: str | None, channel: str | None, limit: int, as_json: bool
 ) -> None:
     """List posts, newest first."""
-    ledger = Ledger(ctx.store)
+    ledger = Ledger(ctx.reader)
     found = [
         p
         for p in ledger.many(ledger.all_ids(limit=100_000))
@@ -82,7 +113,7 @@ def list_(
     ]
     found = found[:limit]
     if as_json:
-        print_json({"posts": [_doc(p) for p in found]})
+        print_json({"posts": [_doc(ctx, p) for p in found]})
         return
     print_table(
         "Posts",
@@ -91,22 +122,57 @@ def list_(
             [
                 p.id,
                 p.status.value,
-                _when(p.due_at),
+                ctx.when(p.due_at),
                 p.attempts,
                 p.remote_url or p.remote_id,
-                p.last_error[:60],
+                p.last_error,
             ]
             for p in found
         ],
+        numeric=("attempts",),
     )
 
 
 @posts.command()
 @click.argument("post_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@tz_option
 @pass_ctx
-def show(ctx: CliContext, post_id: str) -> None:
-    """Print one post with its text and history as JSON."""
-    print_json(_doc(_post(Ledger(ctx.store), post_id), full=True))
+def show(ctx: CliContext, post_id: str, as_json: bool) -> None:
+    """Show one post: status, times, text, remote URL and its history."""
+    post = _post(Ledger(ctx.reader), post_id)
+    doc = _doc(ctx, post, full=True)
+    if as_json:
+        print_json(doc)
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    from syndication.decoding import printable
+
+    fields = Table.grid(padding=(0, 2))
+    fields.add_column(style="bold" if is_terminal() else "")
+    fields.add_column(overflow="fold")
+    for name in (
+        "id", "status", "channel", "platform", "article_id", "due_at", "sent_at",
+        "created_at", "updated_at", "attempts", "approved", "remote_url", "remote_id",
+        "last_error", "note", "link",
+    ):  # fmt: skip
+        value = doc.get(name)
+        if value not in (None, ""):
+            fields.add_row(name.replace("_", " "), Text(printable(str(value))))
+    out.print(fields)
+    out.print("\ntext:", style="bold" if is_terminal() else "")
+    out.print(Text(printable(post.text, keep_lines=True)))
+    history = doc["history"]
+    assert isinstance(history, list)  # noqa: S101 - built by _doc
+    out.print("\nhistory:", style="bold" if is_terminal() else "")
+    table = Table.grid(padding=(0, 2))
+    for _ in range(3):
+        table.add_column(overflow="fold")
+    for entry in history:
+        table.add_row(str(entry["at"] or ""), str(entry["status"]), Text(printable(entry["note"])))
+    out.print(table)
 
 
 @posts.command()
@@ -163,7 +229,7 @@ def approve(ctx: CliContext, post_id: str) -> None:
     now = time.time()
     ledger.update(post_id, now, "approved by an operator", approved=True)
     ledger.schedule(post_id, max(post.due_at, now), now, "approved")
-    err.print(f"approved {post_id}, due {_when(max(post.due_at, now))}")
+    err.print(f"approved {post_id}, due {ctx.when(max(post.due_at, now))}")
 
 
 @posts.command()
@@ -202,7 +268,7 @@ def explain(ctx: CliContext, article_id: str, as_json: bool) -> None:
     from syndication.posts.routing import route_article
 
     article = _article(ctx, article_id)
-    planner = Posts(ctx.store, ctx.config).planner
+    planner = Posts(ctx.reader, ctx.config).planner
     ledger = planner.ledger
     routed = set(route_article(article, ctx.config.routing, ctx.config.channels))
     paused = ledger.paused(c.name for c in ctx.config.channels)
@@ -213,7 +279,7 @@ def explain(ctx: CliContext, article_id: str, as_json: bool) -> None:
         post = situation.post
         if post is not None:
             why = f"{post.status.value}" + (
-                f", due {_when(post.due_at)}" if post.status in OPEN else ""
+                f", due {ctx.when(post.due_at)}" if post.status in OPEN else ""
             )
             why += "; channel paused" if channel.name in paused else ""
             why += "; awaiting approval" if not post.approved else ""

@@ -10,10 +10,23 @@ from typing import Any
 import click
 import redis
 
-from syndication.cli._context import CliContext, err, pass_ctx, print_json, print_table
+from syndication.cli._context import (
+    CliContext,
+    err,
+    is_terminal,
+    pass_ctx,
+    print_json,
+    print_table,
+    progress,
+    table_options,
+)
 from syndication.decoding import array_items, decode_json, text_of
 from syndication.errors import EventValidationError, StoreUnavailable
 from syndication.publishing import DEFAULT_RETRY_FOR, Append, Publication, Publisher
+
+# Past this many events a terminal shows a progress bar, and the table only the events that
+# were not simply queued (every row is still in --json, and piped output has them all).
+LARGE = 100
 
 # Exit status when Redis stayed unreachable (or refused): some events were not queued or kept.
 EXIT_UNREACHABLE = 3
@@ -149,6 +162,7 @@ def _notes(row: dict[str, object]) -> str:
     help="Seconds to keep retrying while Redis is unreachable before giving up.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@table_options
 @pass_ctx
 def publish(
     ctx: CliContext,
@@ -176,10 +190,11 @@ def publish(
         retry_for=retry_for,
     )
     budget = publisher.budget()
-    done = [
-        publisher.publish(item, source=f"{source}#{i + 1}", budget=budget)
-        for i, item in enumerate(items)
-    ]
+    done = []
+    with progress("publishing", len(items), transient=True) as advance:
+        for i, item in enumerate(items):
+            done.append(publisher.publish(item, source=f"{source}#{i + 1}", budget=budget))
+            advance(1)
     accepted = [p.event_id for p in done if p.status == "queued" and p.event_id]
     if accepted:
         publisher.nudge()  # sooner than beat's next tick
@@ -201,6 +216,9 @@ def publish(
             }
         )
     else:
+        shown = results
+        if len(results) > LARGE and is_terminal():
+            shown = [r for r in results if r["status"] != "queued" or _notes(r)]
         print_table(
             "Events",
             ["#", "status", "event", "article", "type", "errors / warnings"],
@@ -213,9 +231,16 @@ def publish(
                     r.get("type"),
                     _notes(r),
                 ]
-                for r in results
+                for r in shown
             ],
+            numeric=("#",),
         )
+        if len(shown) < len(results):
+            err.print(
+                f"(the {len(results) - len(shown)} events queued without a note are not listed; "
+                "--json lists every event)",
+                markup=False,
+            )
         summary = f"{len(accepted)} accepted, {rejected} rejected"
         err.print(
             summary + (f", {not_queued} not queued" if not_queued else ""),

@@ -92,6 +92,15 @@ def redis_url_cmd(ctx: CliContext) -> None:
     click.echo(redacted(redis_url(ctx.settings)))
 
 
+@redis_group.command("start")
+@pass_ctx
+def redis_start(ctx: CliContext) -> None:
+    """Start the embedded Redis of the data folder (its data is kept there) and print its URL."""
+    if ctx.settings.redis_url:
+        raise click.ClickException("REDIS_URL is set: there is no embedded Redis to start")
+    click.echo(redacted(redis_url(ctx.settings)))
+
+
 @redis_group.command("stop")
 @pass_ctx
 def redis_stop(ctx: CliContext) -> None:

@@ -74,6 +74,12 @@ def load_config(path: Path) -> Config:
     files = sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml")) if path.is_dir() else [path]
     if not path.exists():
         return Config()
+    from syndication.config.check import check_config
+
+    report = check_config(path) if files else None
+    if report is not None and report.problems:
+        # Every problem at once, each with file, line and dotted path.
+        raise ConfigError("\n".join(str(p) for p in report.problems))
     merged: dict[str, Any] = {}
     origin: dict[str, Path] = {}
     for file in files:

@@ -75,9 +75,13 @@ def describe(exc: jinja2.TemplateError) -> str:
 
 
 def check_template(src: str) -> str | None:
-    """Compile ``src``; return what is wrong with it, or ``None`` when it is valid."""
+    """Compile ``src``; return what is wrong with it, or ``None`` when it is valid.
+
+    Compiling (not only parsing) also finds unknown filters and tests, which Jinja2 checks
+    when it generates code.
+    """
     try:
-        _ENV.parse(src)
-    except jinja2.TemplateSyntaxError as exc:
+        compiled(src)
+    except jinja2.TemplateSyntaxError as exc:  # TemplateAssertionError included
         return describe(exc)
     return None

@@ -13,7 +13,6 @@ the post without it and records the reason.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import ipaddress
 import socket
@@ -254,7 +253,7 @@ class LeadImages:
         )
 
     def _key(self, url: str) -> str:
-        return self.keys.media(hashlib.sha256(url.encode()).hexdigest()[:32])
+        return self.keys.media_for_url(url)
 
     def cached(self, url: str) -> FetchedImage | None:
         """The image at ``url`` if it was fetched in the last two days."""

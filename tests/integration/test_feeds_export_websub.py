@@ -100,6 +100,6 @@ def test_feeds_export_command_copies_every_document(
     out = tmp_path / "out"
     assert run_cli(settings, "feeds", "export", str(out)).exit_code == 0
     written = {"/" + str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
-    assert written == {d["path"] for d in listed}
+    assert written == {d["path"] for d in listed} | {"/feed.xsl"}  # and the stylesheet
     shown = run_cli(settings, "feeds", "show", "/feeds/vi/all.json")
     assert json.loads(shown.stdout)["version"] == "https://jsonfeed.org/version/1.1"

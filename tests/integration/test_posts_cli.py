@@ -65,7 +65,7 @@ def test_posts_list_show_preview_and_explain(
     assert {p["id"] for p in listed} == {f"m-vi--{article_id}", f"m-vi-review--{article_id}"}
     only = json.loads(run_cli(settings, "posts", "list", "--channel", "m-vi", "--json").stdout)
     assert [p["channel"] for p in only["posts"]] == ["m-vi"]
-    shown = json.loads(run_cli(settings, "posts", "show", f"m-vi--{article_id}").stdout)
+    shown = json.loads(run_cli(settings, "posts", "show", f"m-vi--{article_id}", "--json").stdout)
     assert shown["status"] == "planned" and shown["article_id"] == article_id
     assert shown["link"].startswith("https://portal.example/vi/") and shown["history"]
     preview = json.loads(run_cli(settings, "posts", "preview", article_id, "--json").stdout)

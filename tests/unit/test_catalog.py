@@ -206,7 +206,7 @@ def test_titles_and_descriptions_come_from_config() -> None:
     )
     assert feed_title(FeedRef("vi", "all"), config) == "Tin tức"
     assert feed_description(FeedRef("vi", "all"), config) == "Mọi tin"
-    assert feed_title(FeedRef("vi", "category", "di-san"), config) == "Di sản"
+    assert feed_title(FeedRef("vi", "category", "di-san"), config) == "Tin tức: Di sản"
     assert feed_description(FeedRef("vi", "category", "di-san"), config) == "Di sản văn hóa"
     assert feed_title(FeedRef("vi", "author", "yamada-taro"), config) == "Tin tức: 山田太郎"
     assert feed_title(FeedRef("ja", "all"), config) == "News (ja)"

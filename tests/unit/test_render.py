@@ -357,7 +357,7 @@ def test_document_over_two_megabytes_drops_oldest_items() -> None:
 
 
 def test_category_feed_titles_come_from_config() -> None:
-    """A category feed uses its configured per-category title."""
+    """A category feed uses its configured per-category title after the language's title."""
     config = CONFIG.model_copy(
         update={
             "languages": {"vi": LanguageFeeds(title="Tin", category_titles={"heritage": "Di sản"})}
@@ -365,7 +365,7 @@ def test_category_feed_titles_come_from_config() -> None:
     )
     ref = FeedRef("vi", "category", "heritage")
     feed = parsed(rendered([FeedItem(article(1))], "atom", config=config, ref=ref))
-    assert feed.feed.title == "Di sản"
+    assert feed.feed.title == "Tin: Di sản"
     assert feed.feed.id == "https://portal.example/feeds/vi/category/heritage.atom"
 
 
