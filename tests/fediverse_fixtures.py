@@ -34,13 +34,15 @@ from syndication.testing.fediverse import FediverseSandbox
 ACTORS = "    - {language: vi}\n    - {language: vi, category: heritage}\n    - {language: ja}\n"
 
 
-def federation_yaml(base_url: str, *, actors: str = ACTORS, extra: str = "") -> str:
+def federation_yaml(
+    base_url: str, *, actors: str = ACTORS, extra: str = "", allow_private: bool = True
+) -> str:
     """A ``federation:`` section for actors served at ``base_url`` (private addresses
-    allowed: the followers are on this machine)."""
+    allowed by default: the followers are on this machine)."""
     return (
         "federation:\n"
         f"  base_url: {base_url}\n"
-        "  allow_private: true\n"
+        f"  allow_private: {str(allow_private).lower()}\n"
         "  icon: https://portal.example/icon.png\n"
         f"{extra}"
         "  actors:\n"
