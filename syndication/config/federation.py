@@ -107,6 +107,9 @@ class DeliveryConfig(_Config):
     timeout: float = Field(default=10.0, gt=0)
     # A sender holds a claimed delivery this long; past it the delivery is sent again.
     lease: Duration = timedelta(seconds=60)
+    # A delivery handed to a sender but not claimed within this long (its message was lost
+    # with a worker) is handed out again.
+    redispatch_after: Duration = timedelta(seconds=60)
     # Backoff after a 429, a 5xx or a network error: base x 2^(attempt-1), capped.
     retry_base: Duration = timedelta(seconds=30)
     retry_cap: Duration = timedelta(hours=6)

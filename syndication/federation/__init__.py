@@ -64,7 +64,9 @@ class Federation:
         self.deliverer = Deliverer(
             self.ledger, self.accounts, self.directory, self.remote, fed.delivery
         )
-        self.dispatcher = Dispatcher(self.ledger)
+        self.dispatcher = Dispatcher(
+            self.ledger, redispatch_after=fed.delivery.redispatch_after.total_seconds()
+        )
         self.inbox = Inbox(self.directory, self.accounts, self.ledger, self.remote, fed)
 
     @property

@@ -34,15 +34,13 @@ from syndication.federation.actors import Directory
 from syndication.federation.ledger import Delivery, DeliveryLedger, DeliveryStatus
 from syndication.federation.remote import Remote, Signer
 
-__all__ = ["DISPATCH_PAGE", "REDISPATCH_AFTER", "DeliverResult", "Deliverer", "Dispatcher"]
+__all__ = ["DISPATCH_PAGE", "DeliverResult", "Deliverer", "Dispatcher"]
 
 log = structlog.get_logger(__name__)
 
 # Due deliveries are released in pages of this size, for at most this many seconds a tick.
 DISPATCH_PAGE = 200
 DISPATCH_BUDGET = 3.0
-# A released delivery not claimed within this long is released again.
-REDISPATCH_AFTER = 60.0
 # A delivery whose predecessor (same actor, article and inbox) is in flight waits this long.
 CHAIN_WAIT = 2.0
 
@@ -201,8 +199,9 @@ class DispatchReport:
 class Dispatcher:
     """Hands due deliveries to senders, and those of dead senders back to the due set."""
 
-    def __init__(self, ledger: DeliveryLedger) -> None:
+    def __init__(self, ledger: DeliveryLedger, redispatch_after: float = 60.0) -> None:
         self.ledger = ledger
+        self.redispatch_after = redispatch_after
 
     def tick(self, now: float, *, deliver: Send) -> DispatchReport:
         """Release due deliveries (``deliver`` sends one to a sender); recover lost sends."""
@@ -231,7 +230,7 @@ class Dispatcher:
                 # Send first, then push the due time ahead: a lost message costs a delay; a
                 # second message for one delivery is a no-op (the claim).
                 deliver(delivery_id)
-                self.ledger.defer(delivery_id, now + REDISPATCH_AFTER)
+                self.ledger.defer(delivery_id, now + self.redispatch_after)
             released += len(due)
             if len(due) < DISPATCH_PAGE:
                 break
