@@ -230,7 +230,9 @@ def install_peer() -> tuple[str, Path]:
                 timeout=600,
             )
         except subprocess.TimeoutExpired:
-            pytest.fail("fediverse peer: `npm ci` took over 10 minutes (is the npm registry reachable?)")
+            pytest.fail(
+                "fediverse peer: `npm ci` took over 10 minutes (is the npm registry reachable?)"
+            )
         if done.returncode != 0:
             pytest.fail(
                 "fediverse peer: `npm ci` failed in "
@@ -260,9 +262,7 @@ class Peer:
     def control(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         """Call the peer's control API (POST with a body, GET without)."""
         with httpx.Client(base_url=self.origin, timeout=30) as client:
-            response = (
-                client.post(path, json=body) if body is not None else client.get(path)
-            )
+            response = client.post(path, json=body) if body is not None else client.get(path)
         assert response.status_code == 200, f"peer {path}: {response.text}\n{self.output()}"
         result: dict[str, Any] = response.json()
         return result

@@ -147,23 +147,36 @@ class Remote:
                 )
                 headers = {k.title(): v for k, v in signed.items()}
             try:
-                response = self.client.get(current, headers=headers)
+                content, location = self._get(current, headers)
             except httpx.HTTPError as exc:
                 raise TransientError(PLATFORM, f"fetch {current}: {type(exc).__name__}") from None
-            if response.is_redirect and "location" in response.headers:
-                current = urljoin(current, response.headers["location"])
+            if location is not None:
+                current = urljoin(current, location)
                 continue
-            self._raise_for(response, f"fetch {current}")
-            if len(response.content) > _MAX_DOCUMENT:
-                raise PermanentError(PLATFORM, f"fetch {current}: document too large")
             try:
-                document = json.loads(response.content)
+                document = json.loads(content)
             except ValueError:
                 raise PermanentError(PLATFORM, f"fetch {current}: not JSON") from None
             if not isinstance(document, dict):
                 raise PermanentError(PLATFORM, f"fetch {current}: not a JSON object")
             return document
         raise PermanentError(PLATFORM, f"fetch {url}: too many redirects")
+
+    def _get(self, url: str, headers: dict[str, str]) -> tuple[bytes, str | None]:
+        """The body of a GET (at most ``_MAX_DOCUMENT`` bytes, streamed so that a huge answer
+        is cut short), or the Location of a redirect."""
+        with self.client.stream("GET", url, headers=headers) as response:
+            if response.is_redirect and "location" in response.headers:
+                return b"", response.headers["location"]
+            self._raise_for(response, f"fetch {url}")
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > _MAX_DOCUMENT:
+                    raise PermanentError(PLATFORM, f"fetch {url}: document too large")
+                chunks.append(chunk)
+            return b"".join(chunks), None
 
     def resolve_key(self, key_id: str, signer: Signer | None = None) -> RemoteActor:
         """The actor that owns ``key_id``: its public key and inboxes.
@@ -210,13 +223,14 @@ class Remote:
             now=datetime.now(UTC),
         )
         try:
-            response = self.client.post(
-                inbox, content=body, headers={k.title(): v for k, v in headers.items()}
-            )
+            # Streamed and never read: what an inbox answers beyond its status is not needed.
+            with self.client.stream(
+                "POST", inbox, content=body, headers={k.title(): v for k, v in headers.items()}
+            ) as response:
+                self._raise_for(response, f"POST {inbox}")
+                return response.status_code
         except httpx.HTTPError as exc:
             raise TransientError(PLATFORM, f"POST {inbox}: {type(exc).__name__}") from None
-        self._raise_for(response, f"POST {inbox}")
-        return response.status_code
 
     @staticmethod
     def _raise_for(response: httpx.Response, what: str) -> None:

@@ -127,6 +127,15 @@ class FediverseSandbox(SandboxServer):
         with self._state:
             return [r for r in self._received if kind is None or r.type == kind]
 
+    def timeline(self) -> list[str]:
+        """One line per activity processed, for the demo: ``Create by …/users/vi: …/x``."""
+        lines = []
+        for r in self.received():
+            obj = r.activity.get("object")
+            ref = obj.get("id") if isinstance(obj, dict) else obj
+            lines.append(f"{r.type} by {r.activity.get('actor')}: {ref} (signature verified)")
+        return lines
+
     def is_accepted(self, actor_url: str, name: str = "reader") -> bool:
         """Whether ``actor_url`` accepted the Follow of user ``name``."""
         return any(

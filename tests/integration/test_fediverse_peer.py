@@ -99,9 +99,7 @@ def test_fedify_follows_our_actor_and_receives_create_update_and_delete(
     assert {d.inbox for d in deliveries if d.type != "Accept"} == {f"{peer.origin}/inbox"}
 
 
-def test_fedify_refuses_a_delivery_whose_signature_does_not_verify(
-    serve_app, fedify_peer
-) -> None:
+def test_fedify_refuses_a_delivery_whose_signature_does_not_verify(serve_app, fedify_peer) -> None:
     """Fedify does verify: a Create claiming to be from our actor, signed by another key,
     is refused with 401 and never reaches its listeners."""
     served = serve_app(tls=True)
