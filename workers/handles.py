@@ -75,9 +75,7 @@ DISPATCH_DUE = Handle[[]]("syndication.dispatch_due", "deliver")
 DELIVER = Handle[[str]]("syndication.deliver", "deliver", ("post_id",))
 RECONCILE = Handle[[str]]("syndication.reconcile", "deliver", ("post_id",))
 FEDERATE = Handle[[]]("syndication.federate", "deliver")
-DELIVER_ACTIVITY = Handle[[str]](
-    "syndication.deliver_activity", "deliver", ("delivery_id",)
-)
+DELIVER_ACTIVITY = Handle[[str]]("syndication.deliver_activity", "deliver", ("delivery_id",))
 
 HANDLES: tuple[Handle[Any], ...] = (
     NOOP,

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import html
+import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from syndication.events import Article
 from syndication.federation.actors import PUBLIC, Actor, Directory
-from syndication.posts.templating import hashtag_from_tag
 
 __all__ = [
     "ACTIVITY_JSON",
@@ -28,6 +29,7 @@ __all__ = [
     "actor_document",
     "collection",
     "collection_page",
+    "hashtag_name",
     "iso",
     "nodeinfo",
     "nodeinfo_links",
@@ -51,6 +53,22 @@ CONTEXT: list[Any] = [
         "indexable": "toot:indexable",
     },
 ]
+
+
+# Mastodon links a hashtag made of letters (any script, with their marks), digits and "_".
+_HASHTAG_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def hashtag_name(tag: str) -> str | None:
+    """An article tag as a hashtag Mastodon links: ``"di sản"`` → ``"#DiSản"`` (None when
+    the tag has no letter: all-digit hashtags are not linked).
+
+    The same rule as the social posts' hashtags (``syndication.posts.templating``); kept here
+    because federation and posts are independent packages.
+    """
+    words = _HASHTAG_WORD.findall(unicodedata.normalize("NFC", tag))
+    body = "".join(w[:1].upper() + w[1:] for w in words)
+    return "#" + body if any(c.isalpha() for c in body) else None
 
 
 def iso(moment: datetime | float) -> str:
@@ -165,7 +183,7 @@ def _hashtags(article: Article, tag_urls: Mapping[str, str]) -> list[dict[str, s
     tags = []
     seen: set[str] = set()
     for tag in article.tags:
-        name = hashtag_from_tag(tag)
+        name = hashtag_name(tag)
         if name is None or name.casefold() in seen:
             continue
         seen.add(name.casefold())
