@@ -17,6 +17,9 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from feeds.catalog import FeedRef, tag_slugs
+from feeds.slugs import slug_for
+from syndication.config.feeds import FeedsConfig
 from syndication.events import Article
 from syndication.federation.actors import PUBLIC, Actor, Directory
 
@@ -34,6 +37,7 @@ __all__ = [
     "nodeinfo",
     "nodeinfo_links",
     "note",
+    "tag_feed_urls",
     "tombstone",
     "webfinger",
 ]
@@ -179,6 +183,18 @@ def collection_page(
 
 
 # --- objects ------------------------------------------------------------------------------
+def tag_feed_urls(article: Article, feeds: FeedsConfig) -> dict[str, str]:
+    """Tags that have a feed of their own (``feeds.tags``), each with its Atom feed's URL:
+    their hashtags link there; the others are plain hashtags."""
+    wanted = tag_slugs(feeds)
+    urls = {}
+    for tag in article.tags:
+        slug = slug_for(tag)
+        if slug in wanted:
+            urls[tag] = FeedRef(article.language, "tag", slug).url("atom", feeds)
+    return urls
+
+
 def _hashtags(article: Article, tag_urls: Mapping[str, str]) -> list[dict[str, str]]:
     tags = []
     seen: set[str] = set()

@@ -23,8 +23,6 @@ from typing import Literal
 
 import structlog
 
-from feeds.catalog import FeedRef, tag_slugs
-from feeds.slugs import slug_for
 from syndication.config import Config
 from syndication.errors import SyndicationError
 from syndication.events import Article
@@ -187,7 +185,7 @@ class Federator:
                 d,
                 object_id=object_id,
                 object_type=object_type,
-                tag_urls=self._tag_urls(article),
+                tag_urls=documents.tag_feed_urls(article, self.config.feeds),
             )
             state = "live"
         body = documents.activity(
@@ -211,14 +209,3 @@ class Federator:
                 f"federation: {actor.username}'s announcement of {article_id} moved on meanwhile"
             )
         return recorded
-
-    def _tag_urls(self, article: Article) -> dict[str, str]:
-        """Tags that have a feed of their own link to it; the others are plain hashtags."""
-        feeds = self.config.feeds
-        wanted = tag_slugs(feeds)
-        urls = {}
-        for tag in article.tags:
-            slug = slug_for(tag)
-            if slug in wanted:
-                urls[tag] = FeedRef(article.language, "tag", slug).url("atom", feeds)
-        return urls

@@ -134,6 +134,7 @@ def federation_routes(federation: Federation, *, nudge: Nudge | None = None) -> 
                 directory,
                 object_id=object_id,
                 object_type=ann.object_type if ann else fed.object_type,
+                tag_urls=documents.tag_feed_urls(article, config.feeds),
             )
             items.append(documents.activity(
                 "Create", f"{object_id}#create", directory.actor_url(actor.username), note,
@@ -194,7 +195,12 @@ def federation_routes(federation: Federation, *, nudge: Nudge | None = None) -> 
         ):
             return 404, {"error": "object: no such object"}
         note = documents.note(
-            article, actor, directory, object_id=object_id, object_type=object_type
+            article,
+            actor,
+            directory,
+            object_id=object_id,
+            object_type=object_type,
+            tag_urls=documents.tag_feed_urls(article, config.feeds),
         )
         return 200, {"@context": documents.CONTEXT, **note}
 

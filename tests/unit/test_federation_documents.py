@@ -280,3 +280,19 @@ def test_the_domain_defaults_to_the_host_of_the_base_url(tmp_path: Path) -> None
     directory = Directory(_config(tmp_path, "federation:\n  actors: [{language: vi}]\n"))
     assert directory.base_url == "http://127.0.0.1:8000" and directory.domain == "127.0.0.1:8000"
     assert directory.handles(["vi"]) == ["@vi@127.0.0.1:8000"]
+
+
+def test_hashtags_of_tags_with_a_feed_link_to_it(tmp_path: Path) -> None:
+    """Tags listed in feeds.tags link to their Atom feed; other tags get no link."""
+    config = _config(tmp_path, "federation:\n  actors: [{language: vi}]\n")
+    urls = documents.tag_feed_urls(_article(tags=["UNESCO", "di sản"]), config.feeds)
+    assert urls == {"UNESCO": "http://127.0.0.1:8000/feeds/vi/tag/unesco.atom"}
+
+
+@pytest.mark.parametrize(
+    ("tag", "name"),
+    [("di sản", "#DiSản"), ("digital-transformation", "#DigitalTransformation"), ("2026", None)],
+)
+def test_tags_become_hashtags_mastodon_links(tag: str, name: str | None) -> None:
+    """Words are joined in CamelCase, any script kept; an all-digit tag is no hashtag."""
+    assert documents.hashtag_name(tag) == name
