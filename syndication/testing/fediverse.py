@@ -96,6 +96,7 @@ class FediverseSandbox(SandboxServer):
         self._cache: dict[str, str] = {}
         self._received: list[Received] = []
         self._seen: set[str] = set()
+        self._gone: set[str] = set()
         self._state = threading.Lock()
 
     # --- addresses ------------------------------------------------------------------------
@@ -146,6 +147,12 @@ class FediverseSandbox(SandboxServer):
         )
 
     # --- acting ---------------------------------------------------------------------------
+    def delete_user(self, name: str) -> None:
+        """Delete a user's account: its actor document answers 410 Gone from now on (its
+        key can still sign, as a server does when it announces the deletion)."""
+        with self._state:
+            self._gone.add(name)
+
     def signed_post(
         self, url: str, activity: dict[str, Any], name: str = "reader"
     ) -> httpx.Response:
@@ -231,6 +238,8 @@ class FediverseSandbox(SandboxServer):
         name = request.path_params["name"]
         if name not in self._keys:
             return JSONResponse({"error": "not found"}, status_code=404)
+        if name in self._gone:
+            return JSONResponse({"id": self.actor_url(name), "type": "Tombstone"}, status_code=410)
         url = self.actor_url(name)
         return JSONResponse(
             {

@@ -168,6 +168,33 @@ def test_undo_and_delete_forget_a_follower(serve_app, follower_server) -> None:
     assert accounts.follower_count("ja") == 0
 
 
+def test_the_delete_of_an_account_whose_key_is_gone_is_confirmed_and_applied(
+    serve_app, follower_server
+) -> None:
+    """A deleted account's key can no longer be fetched: its Delete cannot be verified, so
+    the account itself is fetched, and its 410 is what makes us forget it."""
+    served = serve_app()
+    sandbox = follower_server("ana", "bao")
+    host = served.base_url.split("//")[1]
+    accounts = served.federation.accounts
+    for name in ("ana", "bao"):
+        sandbox.follow(f"{served.base_url}/@vi@{host}", name)
+    accounts.forget_actor(sandbox.actor_url("ana") + "#main-key")  # the cache expired
+    sandbox.delete_user("ana")
+    delete = {
+        "id": sandbox.actor_url("ana") + "#delete",
+        "type": "Delete",
+        "actor": sandbox.actor_url("ana"),
+        "object": sandbox.actor_url("ana"),
+    }
+    assert sandbox.signed_post(f"{served.base_url}/inbox", delete, "ana").status_code == 202
+    assert [f.id for f in accounts.followers("vi")] == [sandbox.actor_url("bao")]
+    forged = {**delete, "actor": sandbox.actor_url("bao"), "object": sandbox.actor_url("bao")}
+    answer = sandbox.signed_post(f"{served.base_url}/inbox", forged, "ana")
+    assert answer.status_code == 401, "a live account is never forgotten on a bad signature"
+    assert accounts.follower_count("vi") == 1
+
+
 def test_other_activities_are_accepted_and_ignored(serve_app, follower_server) -> None:
     """A signed Like is answered 202 and changes nothing."""
     served = serve_app()
