@@ -192,6 +192,64 @@ class Keys:
         """Hash: cached facts read from the platform (e.g. Mastodon's max_characters)."""
         return self._k("platform-info", channel)
 
+    # --- ActivityPub (syndication.federation) ---------------------------------------------
+    def fed_actor_key(self, username: str) -> str:
+        """Hash: an actor's RSA key pair (``private`` and ``public`` PEM); never logged."""
+        return self._k("fed", "actor-key", username)
+
+    def fed_remote_key(self, digest: str) -> str:
+        """String: a remote actor's public key and inboxes (JSON), by digest of its keyId."""
+        return self._k("fed", "remote-key", digest)
+
+    def fed_followers(self, username: str) -> str:
+        """Hash: follower actor id -> its inbox, shared inbox and Follow (JSON)."""
+        return self._k("fed", "followers", username)
+
+    def fed_announced(self, article_id: str) -> str:
+        """Hash: actor -> what it last announced of one article (JSON: state, version, seq)."""
+        return self._k("fed", "announced", article_id)
+
+    def fed_activity(self, activity_key: str) -> str:
+        """Hash: one activity we published (its JSON, actor, article, type)."""
+        return self._k("fed", "activity", activity_key)
+
+    def fed_delivery(self, delivery_id: str) -> str:
+        """Hash: one activity to one inbox (status, attempts, errors); the prefix of every
+        delivery when ``delivery_id`` is empty (the ledger's scripts append ids)."""
+        return self._k("fed", "delivery", delivery_id)
+
+    def fed_chain(self, username: str, article_id: str) -> str:
+        """Hash: inbox -> the latest delivery of one actor's activities about one article."""
+        return self._k("fed", "chain", username, article_id)
+
+    def fed_article_deliveries(self, article_id: str) -> str:
+        """Set: every delivery id of the activities about one article."""
+        return self._k("fed", "article-deliveries", article_id)
+
+    @property
+    def fed_deliveries(self) -> str:
+        """Sorted set: every delivery id by creation time."""
+        return self._k("fed", "deliveries")
+
+    @property
+    def fed_due(self) -> str:
+        """Sorted set: pending delivery ids by when they may be sent."""
+        return self._k("fed", "due")
+
+    @property
+    def fed_leases(self) -> str:
+        """Sorted set: deliveries being sent, by when their sender's lease ends."""
+        return self._k("fed", "leases")
+
+    @property
+    def fed_counts(self) -> str:
+        """Hash: delivery status -> number of deliveries (kept by the ledger's scripts)."""
+        return self._k("fed", "counts")
+
+    def fed_server(self, host: str) -> str:
+        """Hash: a remote server's health (failures in a row, since when, dead until)."""
+        return self._k("fed", "server", host)
+
     # --- Celery (kombu owns these names; we only choose their prefix) -----------------------
     @property
     def celery_prefix(self) -> str:

@@ -26,7 +26,7 @@ from pydantic import TypeAdapter
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from feeds.documents import DocumentStore
@@ -406,11 +406,34 @@ def create_app(
             Route("/readyz", readyz, methods=["GET", "HEAD"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
+            *_federation_routes(settings, config, store),
         ]
     )
     cache = DocumentCache(DocumentStore(store), config.feeds.cache_control, freshness_ttl)
     app.feed_endpoint = FeedEndpoint(cache, config)
     return app
+
+
+def _federation_routes(settings: Settings, config: Config, store: Store) -> list[BaseRoute]:
+    """ActivityPub's routes when actors are configured; Accepts are handed to a sender at
+    once through a Celery app made on first use."""
+    if not config.federation.enabled:
+        return []
+    from syndication.federation import Federation
+    from syndication.federation.web import federation_routes
+
+    celery: list[Any] = []
+
+    def nudge(delivery_ids: list[str]) -> None:
+        from workers.app import create_app as create_celery_app
+        from workers.handles import DELIVER_ACTIVITY
+
+        if not celery:
+            celery.append(create_celery_app(settings, config))
+        for delivery_id in delivery_ids:
+            DELIVER_ACTIVITY.send(celery[0], delivery_id)
+
+    return federation_routes(Federation(store, config), nudge=nudge)
 
 
 def _ledger_counts(store: Store) -> metrics.PostCounts:

@@ -32,7 +32,7 @@ from syndication.store_scripts import OWE_LUA
 __all__ = ["STAGES", "Taken", "WorkList"]
 
 # Every stage that owes work to another; each has a sorted set and a generation hash.
-STAGES: tuple[str, ...] = ("plan", "sync", "websub", "export")
+STAGES: tuple[str, ...] = ("plan", "sync", "websub", "export", "federate")
 
 _ADD = (
     OWE_LUA

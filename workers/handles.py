@@ -20,9 +20,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DELIVER",
+    "DELIVER_ACTIVITY",
     "DISPATCH_DUE",
     "DRAIN_INBOX",
     "EXPORT",
+    "FEDERATE",
     "HANDLES",
     "INGEST",
     "NOOP",
@@ -72,6 +74,8 @@ SYNC_POSTS = Handle[[]]("syndication.sync_posts", "deliver")
 DISPATCH_DUE = Handle[[]]("syndication.dispatch_due", "deliver")
 DELIVER = Handle[[str]]("syndication.deliver", "deliver", ("post_id",))
 RECONCILE = Handle[[str]]("syndication.reconcile", "deliver", ("post_id",))
+FEDERATE = Handle[[]]("syndication.federate", "deliver")
+DELIVER_ACTIVITY = Handle[[str]]("syndication.deliver_activity", "deliver", ("delivery_id",))
 
 HANDLES: tuple[Handle[Any], ...] = (
     NOOP,
@@ -86,6 +90,8 @@ HANDLES: tuple[Handle[Any], ...] = (
     DISPATCH_DUE,
     DELIVER,
     RECONCILE,
+    FEDERATE,
+    DELIVER_ACTIVITY,
 )
 
 

@@ -16,6 +16,7 @@ from feeds.catalog import feed_indexer
 from feeds.storage import FeedStorage
 from syndication.config import Config, load_config
 from syndication.connection import connect
+from syndication.federation import Federation
 from syndication.ingest import Ingestor
 from syndication.keys import Keys
 from syndication.posts import Posts
@@ -65,9 +66,17 @@ class Runtime:
         return FeedStorage(self.store)
 
     @cached_property
+    def federation(self) -> Federation:
+        """The ActivityPub side: actors, federator, deliveries (built once per process)."""
+        return Federation(self.store, self.config)
+
+    @cached_property
     def ingestor(self) -> Ingestor:
-        """Validates and applies events; records the planning they owe when channels exist."""
-        owe = ("plan",) if self.config.channels else ()
+        """Validates and applies events; records the planning they owe when channels exist,
+        and the federating when actors do."""
+        owe: tuple[str, ...] = ("plan",) if self.config.channels else ()
+        if self.config.federation.enabled:
+            owe += ("federate",)
         return Ingestor(self.store, feed_indexer(self.config.feeds), self.settings.limits, owe=owe)
 
     @cached_property

@@ -26,9 +26,11 @@ from syndication.inbox import drain_inbox as _drain
 from syndication.worklist import pending_counts
 from workers.handles import (
     DELIVER,
+    DELIVER_ACTIVITY,
     DISPATCH_DUE,
     DRAIN_INBOX,
     EXPORT,
+    FEDERATE,
     INGEST,
     NOOP,
     PLAN_POSTS,
@@ -54,6 +56,7 @@ _STAGE_TASKS: dict[str, Handle[[]]] = {
     "sync": SYNC_POSTS,
     "websub": WEBSUB,
     "export": EXPORT,
+    "federate": FEDERATE,
 }
 
 
@@ -82,6 +85,24 @@ def render_soon(app: Celery, last_rendered: Mapping[str, float], now: float) -> 
     if busy:
         sent += schedule_renders(app, busy, after=max(busy.values()))
     return sent
+
+
+def nudge_applied(app: Celery, owe: Iterable[str]) -> None:
+    """After events were applied: nudge the task of every stage they owe work to (the work
+    itself is already recorded by the apply script)."""
+    for stage in owe:
+        _STAGE_TASKS[stage].send(app)
+
+
+def dispatch_activities(app: Celery, now: float) -> int:
+    """Hand due ActivityPub deliveries to senders (and recover those of dead senders)."""
+    federation = runtime(app).federation
+    if not federation.enabled:
+        return 0
+    report = federation.dispatcher.tick(
+        now, deliver=lambda delivery_id: DELIVER_ACTIVITY.send(app, delivery_id)
+    )
+    return report.released
 
 
 def nudge_owed(app: Celery, now: float, stages: Iterable[str] | None = None) -> list[str]:
@@ -114,8 +135,8 @@ def ingest(self: Task, payload: Any, source: str = "celery") -> dict[str, object
     with metrics.INGEST_SECONDS.time():
         outcome = runtime(self.app).ingestor.ingest(payload, source=source)
     render_soon(self.app, outcome.renders(), time.time())
-    if outcome.status == "applied" and runtime(self.app).ingestor.owe:
-        PLAN_POSTS.send(self.app)
+    if outcome.status == "applied":
+        nudge_applied(self.app, runtime(self.app).ingestor.owe)
     return outcome.to_json()
 
 
@@ -144,10 +165,10 @@ def drain_inbox(self: Task) -> dict[str, object]:
 
 
 def after_drain(app: Celery, report: DrainReport) -> None:
-    """Queue what a drained batch owes: its renders and the planning of its posts."""
+    """Queue what a drained batch owes: its renders and the work its changes owe."""
     render_soon(app, report.renders(), time.time())
-    if runtime(app).ingestor.owe and any(o.status == "applied" for o in report.outcomes):
-        PLAN_POSTS.send(app)
+    if any(o.status == "applied" for o in report.outcomes):
+        nudge_applied(app, runtime(app).ingestor.owe)
     if report.entries:
         log.info("inbox.drained", entries=report.entries, feeds=len(report.dirtied))
 
@@ -268,7 +289,13 @@ def dispatch_due(self: Task) -> dict[str, object]:
         reconcile=lambda post_id: RECONCILE.send(self.app, post_id),
     )
     nudged = nudge_owed(self.app, now)
-    return {"released": report.released, "reconciling": report.reconciling, "nudged": nudged}
+    activities = dispatch_activities(self.app, now)
+    return {
+        "released": report.released,
+        "reconciling": report.reconciling,
+        "nudged": nudged,
+        "activities": activities,
+    }
 
 
 @shared_task(
@@ -303,3 +330,36 @@ def reconcile(self: Task, post_id: str) -> dict[str, object]:
         "post": post_id,
         "status": runtime(self.app).posts.sender.reconcile(post_id, time.time()),
     }
+
+
+@shared_task(bind=True, name=FEDERATE.name, autoretry_for=_REDIS_DOWN, max_retries=5)
+def federate(self: Task) -> dict[str, object]:
+    """Turn article changes into ActivityPub activities (the ``federate`` work list), then
+    hand their deliveries to senders at once."""
+    report = runtime(self.app).federation.federator.run()
+    released = dispatch_activities(self.app, time.time()) if report.deliveries else 0
+    if report.activities or report.failed:
+        log.info(
+            "federation.federated",
+            articles=report.articles,
+            activities=report.kinds,
+            deliveries=report.deliveries,
+            failed=report.failed,
+        )
+    return {"articles": report.articles, "deliveries": report.deliveries, "released": released}
+
+
+@shared_task(
+    bind=True,
+    name=DELIVER_ACTIVITY.name,
+    autoretry_for=_REDIS_DOWN,
+    retry_backoff=True,
+    max_retries=10,
+)
+def deliver_activity(self: Task, delivery_id: str) -> dict[str, object]:
+    """Claim one ActivityPub delivery and POST it once; failures reschedule it."""
+    rt = runtime(self.app)
+    result = rt.federation.deliverer.deliver(delivery_id, rt.consumer_name, time.time())
+    if result.released:
+        DELIVER_ACTIVITY.send(self.app, result.released)  # the next of its chain may go now
+    return {"delivery": delivery_id, "status": result.status}

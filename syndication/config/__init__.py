@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from syndication.config.channels import ChannelConfig, RoutingConfig, validate_references
+from syndication.config.federation import FederationConfig
 from syndication.config.feeds import FeedsConfig
 from syndication.errors import ConfigError
 
@@ -39,6 +40,7 @@ class Config(BaseModel):
     channels: tuple[ChannelConfig, ...] = ()
     routing: RoutingConfig = RoutingConfig()
     images: ImagesConfig = ImagesConfig()
+    federation: FederationConfig = FederationConfig()
 
     @model_validator(mode="after")
     def _references(self) -> Config:
