@@ -25,6 +25,7 @@ from pydantic import SecretStr
 
 from syndication.publishing import Publisher
 from syndication.settings import Settings
+from syndication.testing.fediverse import FediverseSandbox
 from syndication.testing.stage import SANDBOX_SECRETS, ImageServer, Sandboxes, channels_config
 
 __all__ = ["SANDBOX_SECRETS", "ImageServer", "Sandboxes", "channels_config", "run_demo"]
@@ -111,6 +112,21 @@ def run_demo(
     (config_dir / "channels.yaml").write_text(
         yaml.safe_dump(channels_config(urls)), encoding="utf-8"
     )
+    # Followable accounts: every Vietnamese article (@vi) and Japanese heritage (@ja-heritage);
+    # a sandbox fediverse server follows @vi and shows what it receives.
+    (config_dir / "federation.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "federation": {
+                    "allow_private": True,
+                    "actors": [{"language": "vi"}, {"language": "ja", "category": "heritage"}],
+                }
+            }
+        ),
+        encoding="utf-8",
+    )
+    follower = FediverseSandbox(("reader",))
+    follower.start()
     _say("Platform sandboxes: " + ", ".join(f"{k} {v}" for k, v in urls.items()))
 
     # A prefix of the demo's own: it starts by deleting every key under it, and must never
@@ -173,6 +189,7 @@ def run_demo(
         ctx.store.delete_all()  # a demo starts from a clean slate under its own prefix
         spawn("worker", "worker", "-c", "2", "--beat", "--loglevel", "WARNING")
         spawn("server", "serve", "--host", "127.0.0.1", "--port", str(port))
+        _follow(follower, port)
         lines = [
             json.loads(line)
             for line in samples.read_text(encoding="utf-8").splitlines()
@@ -205,6 +222,7 @@ def run_demo(
             time.sleep(0.5)
         _report(ctx, ledger, docs, sandboxes, port)
         _lifecycle(ctx, ledger, docs, lines)
+        _federated(follower, lines)
         _afterwards(demo_settings, env_file, port)
     except KeyboardInterrupt:
         code = 130
@@ -219,12 +237,50 @@ def run_demo(
             _stop(procs, ["worker and beat", "server"])
             _say("stopping the platform sandboxes and the image server...")
             sandboxes.stop()
+            follower.stop()
             images.stop()
             if settings.redis_url is None and not embedded_before:
                 _say(f"stopping the embedded Redis (its data stays in {_shown(data)})...")
                 stop_embedded(data)  # it saves first; the next command starts it again
             _say("stopped everything the demo started")
     return code
+
+
+def _follow(follower: FediverseSandbox, port: int) -> None:
+    """Once the server answers, the sandbox's reader follows @vi (its Follow is verified by
+    our inbox and answered with a signed Accept)."""
+    import httpx
+
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(base + "/healthz", timeout=1.0).status_code == 200:
+                break
+        time.sleep(0.2)
+    _, answer = follower.follow(f"{base}/@vi@127.0.0.1:{port}")
+    _say(
+        f"a sandbox fediverse reader follows @vi@127.0.0.1:{port} (our inbox: {answer.status_code})"
+    )
+
+
+def _federated(follower: FediverseSandbox, lines: list[dict[str, Any]]) -> None:
+    """What the follower received: a Create per Vietnamese story, the Update, the Delete."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (
+        follower.received("Delete") and follower.received("Update")
+    ):
+        time.sleep(0.5)
+    counts = {
+        kind: len(follower.received(kind)) for kind in ("Accept", "Create", "Update", "Delete")
+    }
+    _say(
+        "\nThe sandbox fediverse reader received (each signature verified by its own check): "
+        + ", ".join(f"{k} {n}" for k, n in counts.items())
+    )
+    for line in follower.timeline():
+        if not line.startswith(("Create", "Accept")):
+            _say(f"  {line}")
 
 
 def _stop(procs: list[subprocess.Popen[bytes]], names: list[str]) -> None:

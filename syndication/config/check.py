@@ -16,20 +16,23 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from syndication.config import Config, ImagesConfig
+from syndication.config import Config
 from syndication.config.channels import (
     ChannelConfig,
     RoutingConfig,
     primary_language,
 )
-from syndication.config.feeds import FeedsConfig
 
 __all__ = ["ConfigReport", "Problem", "check_config", "line_of"]
 
+# Every section of Config but ``channels`` (checked channel by channel): a section added to
+# Config is checked here too.
 _SECTIONS: dict[str, type[BaseModel]] = {
-    "feeds": FeedsConfig,
-    "routing": RoutingConfig,
-    "images": ImagesConfig,
+    name: annotation
+    for name, info in Config.model_fields.items()
+    if name != "channels"
+    and isinstance(annotation := info.annotation, type)
+    and issubclass(annotation, BaseModel)
 }
 # Pydantic's names for union branches and validators: not fields, left out of paths.
 _INTERNAL = ("function-", "lax-", "strict-", "is-instance[")
@@ -256,7 +259,7 @@ def check_config(path: Path) -> ConfigReport:
                     str(section.file),
                     line,
                     name,
-                    "unknown section (expected feeds, channels, routing or images)",
+                    f"unknown section (expected {', '.join(sorted(Config.model_fields))})",
                 )
             )
     models: dict[str, BaseModel | None] = {}

@@ -16,6 +16,7 @@ from syndication.posts.ledger import Ledger
 from syndication.server import create_app
 from syndication.settings import Settings
 from syndication.store import Store
+from syndication.worklist import STAGES
 from tests.integration.test_server import call, make_event, publish_and_render
 
 TOKEN = "status-token-for-tests"
@@ -143,7 +144,7 @@ def test_status_page_shows_queues_feeds_posts_upcoming_failures_and_dead_letters
     text = page.text_content()
     assert TOKEN not in response.text
     owed = [r.xpath("string(td[1])") for r in page.iterfind(".//table[@id='owed']/tbody/tr")]
-    assert owed == ["plan", "sync", "websub", "export"]
+    assert owed == list(STAGES)
     documents = [a.get("href") for a in page.iterfind(".//section[@id='feeds']//a")]
     assert "/feeds/vi/all.rss" in documents
     upcoming = page.get_element_by_id("upcoming")

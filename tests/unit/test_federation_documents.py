@@ -72,8 +72,10 @@ def test_actors_are_named_from_the_feed_titles_in_their_language(directory: Dire
     assert [a.username for a in directory.all()] == ["vi", "vi-heritage", "ja-heritage", "en"]
     assert vi.name == "Cổng thông tin Việt Nam"
     assert vi.summary == "Tin tức, di sản, con người và kinh tế Việt Nam"
-    assert vi_heritage.name == "Di sản" and vi_heritage.feed_id == "vi/category/heritage"
-    assert ja_heritage.name == "遺産" and ja_heritage.category == "heritage"
+    # A category actor is named as its feed is (site name and category, in the language).
+    assert vi_heritage.name == "Cổng thông tin Việt Nam: Di sản"
+    assert vi_heritage.feed_id == "vi/category/heritage"
+    assert ja_heritage.name.endswith("遺産") and ja_heritage.category == "heritage"
     assert en.name == "Vietnam Portal in English" and en.summary == "News in English"
     assert vi.icon == "https://portal.example/icon.png"
 
@@ -265,7 +267,8 @@ def test_decide_compares_the_article_with_what_was_announced(
 
 def test_duplicate_usernames_are_a_config_error(tmp_path: Path) -> None:
     """Two actors named ``vi`` are refused with the file and the section named."""
-    with pytest.raises(ConfigError, match=r"federation\.yaml: federation: .*usernames must be"):
+    expected = r"federation\.yaml(:\d+)?: federation: .*usernames must be"
+    with pytest.raises(ConfigError, match=expected):
         _config(tmp_path, "federation:\n  actors: [{language: vi}, {language: vi}]\n")
 
 
