@@ -81,6 +81,8 @@ class ArticleState:
     feeds: frozenset[str] = field(default_factory=frozenset)
     # How many events were applied to this article (each event id counts once).
     applied: int = 0
+    # When the last applied event changed it.
+    changed_at: float = 0.0
 
 
 class Store:
@@ -285,6 +287,7 @@ class Store:
             text_of(meta.get(b"event")),
             frozenset(text_of(f) for f in feeds),
             int(meta.get(b"applied", 0)),
+            float(meta.get(b"at", 0)),
         )
 
     def translations(self, story_id: str) -> list[str]:
@@ -294,6 +297,13 @@ class Store:
     def feed_article_ids(self, feed_id: str, limit: int) -> list[str]:
         """The newest ``limit`` article ids of a feed, newest first (reads only those)."""
         return members(self.r.zrevrange(self.keys.feed_index(feed_id), 0, limit - 1))
+
+    def listed_in(self, article_id: str, feed_ids: Sequence[str]) -> dict[str, bool]:
+        """Whether each feed's index lists the article now."""
+        pipe = self.r.pipeline(transaction=False)
+        for feed_id in feed_ids:
+            pipe.zscore(self.keys.feed_index(feed_id), article_id)
+        return {f: s is not None for f, s in zip(feed_ids, pipe.execute(), strict=True)}
 
     def feed_size(self, feed_id: str) -> int:
         """How many live articles a feed holds."""

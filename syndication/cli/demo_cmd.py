@@ -26,7 +26,7 @@ from syndication.cli._context import CliContext, pass_ctx
 @pass_ctx
 def demo(ctx: CliContext, port: int, samples: Path, keep_running: bool | None) -> None:
     """Run everything on the sample articles: Redis, sandboxes, worker, beat, server."""
-    from syndication.demo import run_demo
+    from syndication.cli.demo import run_demo
 
     keep = sys.stdin.isatty() if keep_running is None else keep_running
     raise SystemExit(

@@ -22,11 +22,11 @@ from typing import Any
 import pytest
 import yaml
 
-from syndication.demo import SANDBOX_SECRETS, ImageServer, Sandboxes, channels_config
 from syndication.posts.ledger import Ledger, Post, PostStatus
 from syndication.settings import Settings
 from syndication.store import Store
 from syndication.testing.base import SandboxServer
+from syndication.testing.stage import SANDBOX_SECRETS, ImageServer, Sandboxes, channels_config
 from syndication.worklist import WorkList
 from tests.conftest import WorkerProcess, wait_until
 from tests.integration.test_posts import article_event, unpublish_event

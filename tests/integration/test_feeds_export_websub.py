@@ -74,8 +74,13 @@ def test_renders_ping_the_hub_and_write_the_export_folder(
     assert parsed.bozo == 0 and parsed.entries[0].title == "Phố cổ Hội An"
     assert b'rel="hub"' in (export / "feeds" / "vi" / "all.atom").read_bytes()
 
-    wait_until(lambda: hub.pings, timeout=60, message="hub pinged after its 503")
-    urls = {u for ping in hub.pings for u in ping["hub.url"]}
+    rss = "http://127.0.0.1:8000/feeds/vi/all.rss"
+
+    def pinged() -> set[str]:
+        return {u for ping in hub.pings for u in ping["hub.url"]}
+
+    wait_until(lambda: rss in pinged(), timeout=60, message="hub pinged after its 503")
+    urls = pinged()
     assert all(ping["hub.mode"] == ["publish"] for ping in hub.pings)
     assert "http://127.0.0.1:8000/feeds/vi/all.rss" in urls
     assert not list(export.rglob("*.tmp"))  # written by rename, no leftovers

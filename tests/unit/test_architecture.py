@@ -82,3 +82,33 @@ def test_no_module_outgrows_one_concept() -> None:
         if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
     }
     assert too_long == {}
+
+
+def test_the_command_table_matches_the_commands() -> None:
+    """The CLI lists its commands without importing them: the table's one-line help is each
+    command's own first paragraph, so ``--help`` never drifts from the commands."""
+    import click
+
+    from syndication.cli import COMMANDS, LazyGroup, cli
+
+    assert isinstance(cli, LazyGroup)
+    context = click.Context(cli)
+    for name, (_, short) in COMMANDS.items():
+        command = cli.get_command(context, name)
+        assert command is not None and command.name in (name, f"{name}_group", "config")
+        assert command.help is not None
+        assert " ".join(command.help.split("\n\n", 1)[0].split()) == short, name
+
+
+def test_the_cli_starts_without_its_heavy_dependencies() -> None:
+    """``syndication --help`` imports no pydantic, redis, rich, Celery or platform client."""
+    code = (
+        "import sys; from syndication.cli import cli\n"
+        "heavy = {'pydantic', 'redis', 'rich', 'celery', 'tweepy', 'atproto', 'mastodon',"
+        " 'starlette', 'PIL', 'structlog'}\n"
+        "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"

@@ -28,7 +28,7 @@ from syndication.settings import Settings
 from syndication.testing.fediverse import FediverseSandbox
 from syndication.testing.stage import SANDBOX_SECRETS, ImageServer, Sandboxes, channels_config
 
-__all__ = ["SANDBOX_SECRETS", "ImageServer", "Sandboxes", "channels_config", "run_demo"]
+__all__ = ["run_demo"]
 
 # The demo's own webhook secret and status token (it prints both: they guard nothing real).
 DEMO_WEBHOOK_SECRET = "demo-webhook-secret"  # noqa: S105 - a demo value, printed on purpose
