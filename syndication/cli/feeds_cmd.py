@@ -70,10 +70,10 @@ def show(ctx: CliContext, path: str) -> None:
 @click.option("--all", "render_all", is_flag=True, help="Render every known feed, dirty or not.")
 @pass_ctx
 def render(ctx: CliContext, render_all: bool) -> None:
-    """Render feeds now, in this process (dirty ones, or --all)."""
+    """Render feeds now, in this process (dirty ones, or --all), with their news sitemaps."""
     from feeds.storage import FeedStorage, refresh_feed
 
-    storage = FeedStorage(ctx.store)
+    storage = FeedStorage(ctx.store, sitemaps=ctx.config.search.sitemaps)
     config = ctx.config.feeds
     refs = storage.all_feeds(config)
     ids = [r.id for r in refs] if render_all else ctx.store.dirty_feeds()
@@ -84,6 +84,7 @@ def render(ctx: CliContext, render_all: bool) -> None:
             refresh_feed(storage, config, feed_id)
             advance(1)
     storage.render_index(refs, config)
+    storage.refresh_sitemaps(config)
     err.print(f"rendered {len(ids)} feed(s)")
 
 
