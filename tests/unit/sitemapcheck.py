@@ -22,9 +22,7 @@ SM = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
 NEWS = "{http://www.google.com/schemas/sitemap-news/0.9}"
 # W3C Datetime (www.w3.org/TR/NOTE-datetime) as the schemas accept it: a date, or a date and
 # time (seconds and fractions optional) with a time zone designator.
-_W3C = re.compile(
-    r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?"
-)
+_W3C = re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?")
 _NEWS_LANGUAGE = re.compile(r"zh-cn|zh-tw|[a-z]{2,3}")
 # Elements of a news:news, in the order the news schema's sequence requires; required first.
 _NEWS_ORDER = ("publication", "access", "genres", "publication_date", "title", "keywords",
@@ -64,9 +62,11 @@ def _w3c(value: str | None, where: str) -> datetime:
 
 
 def _parse(body: bytes, root_tag: str) -> etree._Element:
-    assert body.startswith(b'<?xml version=\'1.0\' encoding=\'UTF-8\'?>') or body.startswith(
-        b'<?xml version="1.0" encoding="UTF-8"?>'
-    ), "the document must declare UTF-8"
+    declarations = (
+        b"<?xml version='1.0' encoding='UTF-8'?>",
+        b'<?xml version="1.0" encoding="UTF-8"?>',
+    )
+    assert body.startswith(declarations), "the document must declare UTF-8"
     assert len(body) <= 50 * 1024 * 1024, "a sitemap file is at most 50 MB uncompressed"
     root = etree.fromstring(body)
     assert root.tag == SM + root_tag, f"root element must be {root_tag} in the sitemap namespace"
@@ -130,7 +130,7 @@ def _check_news(news: etree._Element, loc: str, where: str, now: datetime | None
     assert len(names) == len(set(names)), f"{where}: an element is repeated"
     order = [_NEWS_ORDER.index(n) for n in names if n]
     assert order == sorted(order), f"{where}: elements out of the schema's order: {names}"
-    assert _NEWS_REQUIRED <= set(names), f"{where}: publication, publication_date, title required"
+    assert set(names) >= _NEWS_REQUIRED, f"{where}: publication, publication_date, title required"
     publication = news.find(NEWS + "publication")
     assert publication is not None
     parts = [_local(child, NEWS) for child in publication]

@@ -62,8 +62,14 @@ search:
 @pytest.mark.parametrize(
     ("yaml", "message"),
     [
-        ("search: {indexnow: {endpoint: https://x.example/}}", "search.indexnow.host: Field required"),
-        ("search: {indexnow: {host: https://portal.example/}}", "search.indexnow.host: Value error"),
+        (
+            "search: {indexnow: {endpoint: https://x.example/}}",
+            "search.indexnow.host: Field required",
+        ),
+        (
+            "search: {indexnow: {host: https://portal.example/}}",
+            "search.indexnow.host: Value error",
+        ),
         ("search: {indexnow: {host: a.example, key_env: 0123abcd}}", "search.indexnow.key_env"),
         (
             "search: {indexnow: {host: a.example, key_location: https://b.example/k.txt}}",

@@ -52,9 +52,7 @@ def entry(n: int, title: str = "Phố cổ Hội An", hours_ago: float = 1.0) ->
         ("zh-HK", "zh-tw"),
     ],
 )
-def test_news_language_is_the_iso_639_code_or_googles_chinese_variants(
-    tag: str, code: str
-) -> None:
+def test_news_language_is_the_iso_639_code_or_googles_chinese_variants(tag: str, code: str) -> None:
     """news:language is the ISO 639 code, and zh-cn / zh-tw by script for Chinese."""
     assert news_language(tag) == code
 
