@@ -192,6 +192,15 @@ class IndexNow:
         ms = int(self.r.pttl(self.keys.indexnow_hold))
         return ms / 1000 if ms > 0 else 0.0
 
+    def next_run_in(self, now: float) -> float | None:
+        """Seconds until a run can send something: the soonest owed item must be due and have
+        waited out the batch window, and any Retry-After hold must be over (None when nothing
+        is owed)."""
+        due = self.work.next_due()
+        if due is None:
+            return None
+        return max(self.held_for(), due + self.config.batch_window - now, 0.0)
+
     def submitted_token(self, article_id: str) -> str | None:
         """The state and revision of ``article_id`` last accepted, if any."""
         return text_of(self.r.hget(self.keys.indexnow_submitted, article_id)) or None

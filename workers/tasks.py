@@ -296,13 +296,11 @@ def indexnow(self: Task) -> dict[str, object]:
     if submitter is None:
         return {"submitted": 0}
     report = submitter.run()
-    if report.deferred or report.held:
-        # Come back when the first owed item is due (beat would too, within a tick); a long
-        # wait is left to beat, as the Redis transport redelivers long countdowns early.
-        due = submitter.work.next_due() or time.time()
-        wait = max(1.0, report.held, due - time.time())
-        if wait <= 60:
-            INDEXNOW.send_later(self.app, wait)
+    wait = submitter.next_run_in(time.time()) if report.deferred or report.held else None
+    if wait is not None and wait <= 60:
+        # Come back when the retry can go (beat would too, within a tick); a long wait is
+        # left to beat, as the Redis transport redelivers long countdowns early.
+        INDEXNOW.send_later(self.app, max(0.5, wait + 0.1))
     return {
         "submitted": report.submitted,
         "skipped": report.skipped,
