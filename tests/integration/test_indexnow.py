@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 import uvicorn
+from starlette.applications import Starlette
 
 from feeds.catalog import feed_indexer
 from feeds.indexnow import IndexNow
@@ -23,6 +24,7 @@ from syndication.store import Store
 from syndication.testing.indexnow import IndexNowSandbox
 from syndication.worklist import WorkList
 from tests.conftest import wait_until
+from tests.integration.test_pipeline import run_cli
 from tests.integration.test_sitemaps import news_event, unpublish
 from workers.app import create_app as create_celery_app
 from workers.handles import INGEST
@@ -50,8 +52,8 @@ class Site:
 
 
 @contextlib.contextmanager
-def _serve(app: object) -> Iterator[str]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))  # type: ignore[arg-type]
+def _serve(app: Starlette) -> Iterator[str]:
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
@@ -86,6 +88,21 @@ def site(settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch) -> I
 def owed(store: Store) -> int:
     """How many articles still owe an IndexNow submission."""
     return WorkList(store, "indexnow").size()
+
+
+def test_config_check_accepts_and_validates_the_search_section(
+    site: Site, settings: Settings
+) -> None:
+    """`syndication config check` accepts the section and names the file and path of a
+    mistake in it, exiting 1."""
+    ok = run_cli(settings, "config", "check")
+    said = " ".join(ok.stderr.split())  # rich wraps long lines
+    assert ok.exit_code == 0 and "news sitemaps on; IndexNow for portal.example" in said
+    search = settings.config_path / "search.yaml"
+    search.write_text("search: {indexnow: {host: portal.example, batch_size: 0}}\n")
+    bad = run_cli(settings, "config", "check")
+    assert bad.exit_code == 1
+    assert f"{search}: search.indexnow.batch_size: Input should be greater than" in bad.stderr
 
 
 def test_the_key_file_is_served_as_plain_text(site: Site) -> None:
