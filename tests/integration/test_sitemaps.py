@@ -112,7 +112,13 @@ def test_the_news_sitemap_follows_publish_update_and_retraction(
         items = check_news_sitemap(client.get(VI_NEWS).content)
         assert {(i.name, i.language) for i in items} == {("Báo Mẫu", "vi")}
         assert items[0].loc == "https://portal.example/vi/news/2"
-        en = check_news_sitemap(client.get(news_sitemap_path("en")).content)
+        en_news = news_sitemap_path("en")
+        response = wait_until(
+            lambda: (r := client.get(en_news)).status_code == 200 and r,
+            timeout=30,
+            message="the English sitemap rendered",
+        )
+        en = check_news_sitemap(response.content)  # type: ignore[attr-defined]
         assert [(i.title, i.name, i.language) for i in en] == [
             ("Hue by night", "Vietnam Portal (sample)", "en")
         ]
