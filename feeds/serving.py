@@ -22,7 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from feeds.catalog import UnknownFeedError, parse_feed_path
 from feeds.documents import OPML_PATH, Document, DocumentStore
-from feeds.sitemaps import is_sitemap_path, sitemap_language
+from feeds.sitemaps import is_sitemap_enabled, is_sitemap_path
 from syndication import metrics
 from syndication.config import Config
 
@@ -222,7 +222,7 @@ class FeedEndpoint:
     def __init__(self, cache: DocumentCache, config: Config) -> None:
         self.cache = cache
         self.feeds = config.feeds
-        self.sitemaps = config.search.sitemaps.enabled
+        self.sitemaps = config.search.sitemaps
         self._counted = {
             (route, s): metrics.HTTP_REQUESTS.labels(route, str(s))
             for route in ("/feeds", "/sitemaps")
@@ -233,12 +233,9 @@ class FeedEndpoint:
         if path == OPML_PATH:
             return None
         if is_sitemap_path(path):
-            language = sitemap_language(path)
-            if not self.sitemaps:
-                return UnknownFeedError(f"path: sitemaps are not enabled: {path!r}")
-            if language and self.feeds.languages and language not in self.feeds.languages:
-                return UnknownFeedError(f"path: no such sitemap: {path!r}")
-            return None
+            if is_sitemap_enabled(path, self.sitemaps, self.feeds):
+                return None
+            return UnknownFeedError(f"path: no such sitemap: {path!r}")
         try:
             parse_feed_path(path, self.feeds)
         except UnknownFeedError as exc:

@@ -40,6 +40,7 @@ __all__ = [
     "NewsEntry",
     "NewsSitemaps",
     "assemble_news_sitemap",
+    "is_sitemap_enabled",
     "is_sitemap_path",
     "news_language",
     "news_sitemap_path",
@@ -80,6 +81,15 @@ def sitemap_language(path: str) -> str | None:
 def is_sitemap_path(path: str) -> bool:
     """Whether ``path`` is the sitemap index or a news sitemap (by shape, not by config)."""
     return path == SITEMAP_INDEX_PATH or sitemap_language(path) is not None
+
+
+def is_sitemap_enabled(path: str, config: SitemapsConfig, feeds: FeedsConfig) -> bool:
+    """Whether config serves the sitemap at ``path``: sitemaps are on and, when config lists
+    languages, the news sitemap's language is one of them."""
+    if not config.enabled or not is_sitemap_path(path):
+        return False
+    language = sitemap_language(path)
+    return not (language and feeds.languages and language not in feeds.languages)
 
 
 # --- rendering (pure) -------------------------------------------------------------------------

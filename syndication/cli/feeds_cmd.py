@@ -92,7 +92,8 @@ def render(ctx: CliContext, render_all: bool) -> None:
 @click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
 @pass_ctx
 def export(ctx: CliContext, folder: Path) -> None:
-    """Mirror every current document (feeds and index.opml) under FOLDER at its URL path.
+    """Mirror every current document (feeds, index.opml and the news sitemaps) under FOLDER
+    at its URL path.
 
     Files are written atomically; document files of feeds that no longer exist are removed.
     """
@@ -102,6 +103,7 @@ def export(ctx: CliContext, folder: Path) -> None:
     from feeds.documents import OPML_PATH
     from feeds.export import mirror_documents, write_atomically
     from feeds.render import STYLESHEET_PATH
+    from feeds.sitemaps import is_sitemap_enabled
     from feeds.storage import FeedStorage
 
     storage = FeedStorage(ctx.store)
@@ -110,6 +112,8 @@ def export(ctx: CliContext, folder: Path) -> None:
 
     def served(path: str) -> bool:
         # The same rule the server applies: a document config no longer enables is gone.
+        if is_sitemap_enabled(path, ctx.config.search.sitemaps, config):
+            return True
         try:
             return path == OPML_PATH or bool(parse_feed_path(path, config))
         except UnknownFeedError:

@@ -64,21 +64,33 @@ search:
     [
         (
             "search: {indexnow: {endpoint: https://x.example/}}",
-            "search.indexnow.host: Field required",
+            "search.indexnow.host: required",
         ),
         (
             "search: {indexnow: {host: https://portal.example/}}",
-            "search.indexnow.host: Value error",
+            "search.indexnow.host: a host name such as portal.example",
         ),
-        ("search: {indexnow: {host: a.example, key_env: 0123abcd}}", "search.indexnow.key_env"),
+        (
+            "search: {indexnow: {host: a.example, key_env: 0123abcd}}",
+            "search.indexnow.key_env: must name an environment variable",
+        ),
         (
             "search: {indexnow: {host: a.example, key_location: https://b.example/k.txt}}",
-            "key_location: not on host a.example",
+            "search.indexnow: key_location: not on host a.example",
         ),
-        ("search: {indexnow: {host: a.example, batch_size: 10001}}", "search.indexnow.batch_size"),
-        ("search: {indexnow: {host: a.example, endpoint: ftp://x}}", "search.indexnow.endpoint"),
-        ("search: {sitemaps: {publication_names: {vi: ' '}}}", "vi: must not be empty"),
-        ("search: {sitemap: {}}", "search.sitemap: Extra inputs are not permitted"),
+        (
+            "search: {indexnow: {host: a.example, batch_size: 10001}}",
+            "search.indexnow.batch_size: expected less than or equal to 10000",
+        ),
+        (
+            "search: {indexnow: {host: a.example, endpoint: ftp://x}}",
+            "search.indexnow.endpoint: not an absolute http(s) URL",
+        ),
+        (
+            "search: {sitemaps: {publication_names: {vi: ' '}}}",
+            "search.sitemaps.publication_names: vi: must not be empty",
+        ),
+        ("search: {sitemap: {}}", "search.sitemap: unknown field"),
     ],
 )
 def test_config_errors_name_the_file_and_the_dotted_path(
@@ -87,7 +99,7 @@ def test_config_errors_name_the_file_and_the_dotted_path(
     """Each mistake in the section is reported with the file and the dotted path."""
     with pytest.raises(ConfigError) as info:
         load_config(write(tmp_path, yaml))
-    assert f"{tmp_path / 'search.yaml'}: " in str(info.value)
+    assert str(info.value).startswith(f"{tmp_path / 'search.yaml'}:1: ")
     assert message in str(info.value)
 
 
