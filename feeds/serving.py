@@ -1,4 +1,5 @@
-"""Serving feeds: the in-process document cache, conditional GET, gzip, and the ASGI handler.
+"""Serving feeds and sitemaps: the in-process document cache, conditional GET, gzip, and the
+ASGI handler.
 
 Feeds are the hot path. Each process keeps every document it served (bytes, gzip bytes, ETag
 and prebuilt headers) in memory and trusts it for ``freshness_ttl`` seconds; after that, one
@@ -21,6 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from feeds.catalog import UnknownFeedError, parse_feed_path
 from feeds.documents import OPML_PATH, Document, DocumentStore
+from feeds.sitemaps import is_sitemap_enabled, is_sitemap_path
 from syndication import metrics
 from syndication.config import Config
 
@@ -206,19 +208,34 @@ def _json_body(status: int, document: object) -> tuple[list[tuple[bytes, bytes]]
     return headers, body
 
 
+def is_document_path(path: str) -> bool:
+    """Whether a request path is one :class:`FeedEndpoint` answers (by its shape): a feed,
+    the OPML index, a news sitemap or the sitemap index."""
+    # "/feeds/" itself is the feed list page, for people.
+    return (path.startswith("/feeds/") and path != "/feeds/") or is_sitemap_path(path)
+
+
 class FeedEndpoint:
-    """A plain ASGI app for ``GET``/``HEAD`` of ``/feeds/...``: bytes from the cache, no render."""
+    """A plain ASGI app for ``GET``/``HEAD`` of stored documents (``/feeds/...``,
+    ``/sitemap.xml``, ``/sitemaps/{lang}/news.xml``): bytes from the cache, no render."""
 
     def __init__(self, cache: DocumentCache, config: Config) -> None:
         self.cache = cache
         self.feeds = config.feeds
+        self.sitemaps = config.search.sitemaps
         self._counted = {
-            s: metrics.HTTP_REQUESTS.labels("/feeds", str(s)) for s in (200, 304, 404, 405, 503)
+            (route, s): metrics.HTTP_REQUESTS.labels(route, str(s))
+            for route in ("/feeds", "/sitemaps")
+            for s in (200, 304, 404, 405, 503)
         }
 
     def _is_feed_path(self, path: str) -> UnknownFeedError | None:
         if path == OPML_PATH:
             return None
+        if is_sitemap_path(path):
+            if is_sitemap_enabled(path, self.sitemaps, self.feeds):
+                return None
+            return UnknownFeedError(f"path: no such sitemap: {path!r}")
         try:
             parse_feed_path(path, self.feeds)
         except UnknownFeedError as exc:
@@ -228,22 +245,23 @@ class FeedEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
         path: str = scope["path"]
+        route = "/feeds" if path.startswith("/feeds/") else "/sitemaps"
         if method not in ("GET", "HEAD"):
             await self._error(
-                send, 405, f"method: {method} not allowed", ((b"allow", b"GET, HEAD"),)
+                send, route, 405, f"method: {method} not allowed", ((b"allow", b"GET, HEAD"),)
             )
             return
         # A path already cached was valid when cached, and config does not change in-process.
         if path not in self.cache.entries and (problem := self._is_feed_path(path)):
-            await self._error(send, 404, str(problem))
+            await self._error(send, route, 404, str(problem))
             return
         try:
             entry = await self.cache.get(path)
         except RedisUnavailable:
-            await self._error(send, 503, "redis: unavailable", ((b"retry-after", b"5"),))
+            await self._error(send, route, 503, "redis: unavailable", ((b"retry-after", b"5"),))
             return
         if entry is None:
-            await self._error(send, 404, f"path: not rendered yet: {path!r}")
+            await self._error(send, route, 404, f"path: not rendered yet: {path!r}")
             return
         if_none_match = if_modified_since = accept = b""
         for name, value in scope["headers"]:
@@ -263,16 +281,17 @@ class FeedEndpoint:
             headers = entry.unmodified_gzip if gzipped else entry.unmodified
             await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
-            self._counted[304].inc()
+            self._counted[route, 304].inc()
             return
         headers, body = (entry.ok_gzip, entry.gzip) if gzipped else (entry.ok, entry.body)
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
-        self._counted[200].inc()
+        self._counted[route, 200].inc()
 
     async def _error(
         self,
         send: Send,
+        route: str,
         status: int,
         message: str,
         extra: tuple[tuple[bytes, bytes], ...] = (),
@@ -281,4 +300,4 @@ class FeedEndpoint:
         headers.extend(extra)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-        self._counted[status].inc()
+        self._counted[route, status].inc()

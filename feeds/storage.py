@@ -3,7 +3,8 @@
 A render reads only the feed's newest ``max_items`` ids (a sorted-set range), the articles
 (one MGET), their translations (one pipeline) and their cached item fragments (one MGET), so
 its cost does not grow with the number of stored articles. Documents are stored with their
-gzip body, a strong ETag from the content and the time the bytes last changed.
+gzip body, a strong ETag from the content and the time the bytes last changed. Rendering a
+language's ``all`` feed also renders that language's news sitemap (:mod:`feeds.sitemaps`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from feeds.catalog import FeedRef, FeedsConfig, is_feed_enabled
 from feeds.documents import CONTENT_TYPES, OPML_PATH, DocumentStore, NewDocument
 from feeds.opml import render_opml
 from feeds.render import FeedItem, Tombstone, fragment_key, render_feed
+from feeds.sitemaps import NewsSitemaps, news_sitemap_path
+from syndication.config.search import SitemapsConfig
 from syndication.events import Article
 from syndication.store import Store, text_of
 from syndication.worklist import WorkList
@@ -44,13 +47,19 @@ class RenderReport:
 class FeedStorage(DocumentStore):
     """Reads a feed's inputs, renders it, and keeps the documents."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, sitemaps: SitemapsConfig | None = None) -> None:
         super().__init__(store)
         self.store = store
         self._fragments: OrderedDict[str, bytes] = OrderedDict()
         self._sizes: dict[str, int] = {}
         self.websub = WorkList(store, "websub")
         self.export = WorkList(store, "export")
+        # Given and enabled: each render of a language's ``all`` feed renders its news sitemap.
+        self.sitemaps = (
+            NewsSitemaps(self, store, sitemaps)
+            if sitemaps is not None and sitemaps.enabled
+            else None
+        )
 
     def _remember_fragments(self, fragments: dict[str, bytes]) -> None:
         # Item fragments never change under their key (article version + settings digest), so
@@ -177,6 +186,12 @@ class FeedStorage(DocumentStore):
         # The documents, the work they owe and the new fragments in one transaction.
         changed = self.put_many(docs, stamp, owe=self.owed_by(config), also=keep_fragments)
         written = [d.path for d in docs]
+        if self.sitemaps is not None and ref.kind == "all":
+            # Every publish, update and retraction of the language dirties its ``all`` feed,
+            # so its news sitemap follows each of them.
+            owed = self.owed_by(config, feed=False)
+            if self.sitemaps.render_language(ref.language, config, stamp, owe=owed):
+                changed.append(news_sitemap_path(ref.language))
         return RenderReport(
             ref.id, tuple(written), tuple(changed), count, time.perf_counter() - started
         )
@@ -201,6 +216,14 @@ class FeedStorage(DocumentStore):
         return self.put(
             OPML_PATH, body, CONTENT_TYPES["opml"], 0, stamp, owe=self.owed_by(config, feed=False)
         )
+
+    def refresh_sitemaps(self, config: FeedsConfig, now: float | None = None) -> list[str]:
+        """Re-render the news sitemaps an article aged out of (the periodic sweep); return
+        their languages."""
+        if self.sitemaps is None:
+            return []
+        stamp = time.time() if now is None else now
+        return self.sitemaps.refresh(config, stamp, owe=self.owed_by(config, feed=False))
 
     def all_feeds(self, config: FeedsConfig) -> list[FeedRef]:
         """Every enabled feed that has articles or tombstones."""

@@ -122,6 +122,22 @@ class Keys:
         """String: a serialised feed item of one article revision in one format."""
         return self._k("frag", fmt, article_id)
 
+    # --- search engines (feeds.sitemaps, feeds.indexnow) --------------------------------
+    @property
+    def sitemap_languages(self) -> str:
+        """Set: the languages that have a news sitemap (the sitemap index lists them)."""
+        return self._k("sitemap", "languages")
+
+    @property
+    def indexnow_submitted(self) -> str:
+        """Hash: article id -> the state and revision last accepted by IndexNow."""
+        return self._k("indexnow", "submitted")
+
+    @property
+    def indexnow_hold(self) -> str:
+        """String with a TTL: IndexNow asked us to wait (Retry-After); nothing is sent."""
+        return self._k("indexnow", "hold")
+
     # --- posts -------------------------------------------------------------------------
     def post(self, post_id: str) -> str:
         """Hash: one post in the ledger."""

@@ -96,6 +96,12 @@ POSTS = Counter(
     ("platform", "status"),
     registry=REGISTRY,
 )
+INDEXNOW_URLS = Counter(
+    "syndication_indexnow_urls",
+    "URLs sent to IndexNow, by outcome (accepted, deferred for a retry, refused for good).",
+    ("outcome",),
+    registry=REGISTRY,
+)
 
 PostCounts = Callable[[], Mapping[tuple[str, str], int]]
 

@@ -1,12 +1,13 @@
 """``syndication serve``: the ASGI app that serves feeds and takes signed events over HTTP.
 
-Endpoints: ``GET|HEAD /feeds/...`` (rendered documents, read from Redis, never rendered here),
-``POST /events`` (HMAC-signed event JSON, queued in the inbox stream), ``GET /healthz``,
-``GET /readyz``, ``GET /metrics`` and ``GET /openapi.json``; and pages for people
-(:mod:`syndication.views.pages`): ``/`` and ``/feeds/`` (the feed list), ``/status`` (the
-operators' view, behind a token) and ``/feed.xsl``.
+Endpoints: ``GET|HEAD /feeds/...``, ``/sitemap.xml`` and ``/sitemaps/{lang}/news.xml``
+(rendered documents, read from Redis, never rendered here), ``POST /events`` (HMAC-signed
+event JSON, queued in the inbox stream), ``GET /healthz``, ``GET /readyz``, ``GET /metrics``,
+``GET /openapi.json``, ``GET /{key}.txt`` (the IndexNow key file, when configured); and pages
+for people (:mod:`syndication.views.pages`): ``/`` and ``/feeds/`` (the feed list),
+``/status`` (the operators' view, behind a token) and ``/feed.xsl``.
 
-Feed requests skip Starlette's router and middleware entirely: they go straight to
+Feed and sitemap requests skip Starlette's router and middleware entirely: they go straight to
 :class:`~feeds.serving.FeedEndpoint`.
 """
 
@@ -17,7 +18,7 @@ import hashlib
 import hmac
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio.to_thread
@@ -25,15 +26,17 @@ import structlog
 from pydantic import TypeAdapter
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from feeds.documents import DocumentStore
-from feeds.serving import DocumentCache, FeedEndpoint
+from feeds.indexnow import read_key
+from feeds.serving import DocumentCache, FeedEndpoint, is_document_path
 from syndication import metrics
 from syndication.config import Config
 from syndication.connection import connect
+from syndication.errors import ConfigError
 from syndication.events import ArticleEvent
 from syndication.keys import Keys
 from syndication.ops import Ops
@@ -163,6 +166,7 @@ def openapi_document() -> dict[str, Any]:
                         "application/atom+xml",
                         "application/feed+json",
                         "text/x-opml",
+                        "application/xml",
                     )
                 },
             },
@@ -188,6 +192,10 @@ def openapi_document() -> dict[str, Any]:
         paths[f"/feeds/{{lang}}/{kind}/{{slug}}.{{ext}}"] = {
             "get": {**feed, "parameters": [lang, slug, ext, *feed["parameters"]]}
         }
+    paths["/sitemap.xml"] = {"get": feed}
+    paths["/sitemaps/{lang}/news.xml"] = {
+        "get": {**feed, "parameters": [lang, *feed["parameters"]]}
+    }
     paths["/events"] = {
         "post": {
             "summary": "Publish one article event (HMAC-SHA256 signed).",
@@ -248,7 +256,7 @@ def openapi_document() -> dict[str, Any]:
 
 # --- the application -------------------------------------------------------------------------
 class SyndicationApp(Starlette):
-    """Starlette, except that feed requests go straight to :class:`FeedEndpoint`.
+    """Starlette, except that feed and sitemap requests go straight to :class:`FeedEndpoint`.
 
     Feeds are most of the traffic and need neither routing nor middleware, so they bypass
     both; middleware added to this app therefore never sees feed requests.
@@ -257,12 +265,31 @@ class SyndicationApp(Starlette):
     feed_endpoint: FeedEndpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Dispatch ``/feeds/...`` directly; everything else through Starlette."""
+        """Dispatch ``/feeds/...`` and the sitemaps directly; everything else through
+        Starlette."""
         path = scope["path"] if scope["type"] == "http" else ""
-        if path.startswith("/feeds/") and path != "/feeds/":  # "/feeds/" is the feed list page
+        if is_document_path(path):
             await self.feed_endpoint(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
+
+
+def key_file_routes(config: Config, environ: Mapping[str, str] | None = None) -> list[Route]:
+    """``GET /{key}.txt``, the IndexNow key file (the key as plain text), when IndexNow is
+    configured and its key is in the environment."""
+    if config.search.indexnow is None:
+        return []
+    try:
+        key = read_key(config.search.indexnow, environ)
+    except ConfigError as exc:
+        log.warning("indexnow.key_file_unavailable", error=str(exc))
+        return []
+
+    async def key_file(request: Request) -> Response:
+        metrics.HTTP_REQUESTS.labels("/{key}.txt", "200").inc()
+        return PlainTextResponse(key, headers={"cache-control": "public, max-age=3600"})
+
+    return [Route(f"/{key}.txt", key_file, methods=["GET", "HEAD"])]
 
 
 def _reject(status: int, reason: str, message: str) -> JSONResponse:
@@ -407,6 +434,7 @@ def create_app(
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
             *_federation_routes(settings, config, store),
+            *key_file_routes(config),
         ]
     )
     cache = DocumentCache(DocumentStore(store), config.feeds.cache_control, freshness_ttl)

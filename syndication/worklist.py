@@ -32,7 +32,7 @@ from syndication.store_scripts import OWE_LUA
 __all__ = ["STAGES", "Taken", "WorkList"]
 
 # Every stage that owes work to another; each has a sorted set and a generation hash.
-STAGES: tuple[str, ...] = ("plan", "sync", "websub", "export", "federate")
+STAGES: tuple[str, ...] = ("plan", "sync", "websub", "export", "federate", "indexnow")
 
 _ADD = (
     OWE_LUA
@@ -122,13 +122,22 @@ class WorkList:
             )
         )
 
-    def fail(self, taken: Taken, now: float, *, base: float = 15.0, cap: float = 3600.0) -> int:
-        """The work failed: try again later, backing off (15 s, 30 s, ... up to an hour).
+    def fail(
+        self,
+        taken: Taken,
+        now: float,
+        *,
+        base: float = 15.0,
+        cap: float = 3600.0,
+        not_before: float = 0.0,
+    ) -> int:
+        """The work failed: try again later, backing off (15 s, 30 s, ... up to an hour), and
+        not before ``not_before`` (a server's Retry-After).
 
         Returns how many times in a row this item has failed.
         """
         attempts = int(self.r.hincrby(self.failures, taken.item, 1))
-        self.retry(taken.item, now + min(cap, base * 2 ** (attempts - 1)))
+        self.retry(taken.item, max(not_before, now + min(cap, base * 2 ** (attempts - 1))))
         return attempts
 
     def retry(self, item: str, at: float) -> None:

@@ -26,6 +26,7 @@ __all__ = [
     "EXPORT",
     "FEDERATE",
     "HANDLES",
+    "INDEXNOW",
     "INGEST",
     "NOOP",
     "PLAN_POSTS",
@@ -69,6 +70,8 @@ RENDER_FEEDS = Handle[[list[str]]]("syndication.render_feeds", "render", ("feed_
 SWEEP = Handle[[]]("syndication.sweep", "render")
 WEBSUB = Handle[[]]("syndication.websub", "render")
 EXPORT = Handle[[]]("syndication.export", "render")
+# Waits on a search engine's endpoint: with the other network calls.
+INDEXNOW = Handle[[]]("syndication.indexnow", "deliver")
 PLAN_POSTS = Handle[[]]("syndication.plan_posts", "deliver")
 SYNC_POSTS = Handle[[]]("syndication.sync_posts", "deliver")
 DISPATCH_DUE = Handle[[]]("syndication.dispatch_due", "deliver")
@@ -85,6 +88,7 @@ HANDLES: tuple[Handle[Any], ...] = (
     SWEEP,
     WEBSUB,
     EXPORT,
+    INDEXNOW,
     PLAN_POSTS,
     SYNC_POSTS,
     DISPATCH_DUE,

@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import Any
 
 from feeds.catalog import feed_indexer
+from feeds.indexnow import IndexNow
 from feeds.storage import FeedStorage
 from syndication.config import Config, load_config
 from syndication.connection import connect
@@ -62,8 +63,14 @@ class Runtime:
 
     @cached_property
     def feeds(self) -> FeedStorage:
-        """Rendering and the rendered documents."""
-        return FeedStorage(self.store)
+        """Rendering and the rendered documents (with the news sitemaps config enables)."""
+        return FeedStorage(self.store, sitemaps=self.config.search.sitemaps)
+
+    @cached_property
+    def indexnow(self) -> IndexNow | None:
+        """Submits changed article URLs to IndexNow, when config sets it up."""
+        config = self.config.search.indexnow
+        return None if config is None else IndexNow(self.store, config)
 
     @cached_property
     def federation(self) -> Federation:
@@ -73,10 +80,13 @@ class Runtime:
     @cached_property
     def ingestor(self) -> Ingestor:
         """Validates and applies events; records the planning they owe when channels exist,
-        and the federating when actors do."""
+        and the federating when actors do, and the IndexNow submission when IndexNow is
+        configured."""
         owe: tuple[str, ...] = ("plan",) if self.config.channels else ()
         if self.config.federation.enabled:
             owe += ("federate",)
+        if self.config.search.indexnow is not None:
+            owe += ("indexnow",)
         return Ingestor(self.store, feed_indexer(self.config.feeds), self.settings.limits, owe=owe)
 
     @cached_property

@@ -31,6 +31,7 @@ from workers.handles import (
     DRAIN_INBOX,
     EXPORT,
     FEDERATE,
+    INDEXNOW,
     INGEST,
     NOOP,
     PLAN_POSTS,
@@ -57,6 +58,7 @@ _STAGE_TASKS: dict[str, Handle[[]]] = {
     "websub": WEBSUB,
     "export": EXPORT,
     "federate": FEDERATE,
+    "indexnow": INDEXNOW,
 }
 
 
@@ -89,9 +91,14 @@ def render_soon(app: Celery, last_rendered: Mapping[str, float], now: float) -> 
 
 def nudge_applied(app: Celery, owe: Iterable[str]) -> None:
     """After events were applied: nudge the task of every stage they owe work to (the work
-    itself is already recorded by the apply script)."""
+    itself is already recorded by the apply script); IndexNow once its batch window has
+    passed, so that a burst goes in one request."""
     for stage in owe:
-        _STAGE_TASKS[stage].send(app)
+        if stage == "indexnow":
+            config = runtime(app).config.search.indexnow
+            INDEXNOW.send_later(app, (config.batch_window if config else 0.0) + 0.5)
+        else:
+            _STAGE_TASKS[stage].send(app)
 
 
 def dispatch_activities(app: Celery, now: float) -> int:
@@ -194,13 +201,17 @@ def sync_posts(self: Task) -> dict[str, object]:
 @shared_task(bind=True, name=SWEEP.name)
 def sweep(self: Task, stale_after: float = 10.0) -> dict[str, object]:
     """Queue a render for feeds left dirty too long (their render task was lost); refresh the
-    feed index."""
+    feed index, and the news sitemaps that an article aged out of."""
     rt = runtime(self.app)
     stale = rt.store.dirty_feeds(older_than=time.time() - stale_after)
     schedule_renders(self.app, stale)
     config = rt.config.feeds
     rt.feeds.render_index(rt.feeds.all_feeds(config), config)
-    return {"requeued": len(stale)}
+    aged = rt.feeds.refresh_sitemaps(config)
+    if aged:
+        nudge_owed(self.app, time.time(), ("export",))
+        log.info("sitemaps.refreshed", languages=aged)
+    return {"requeued": len(stale), "sitemaps": len(aged)}
 
 
 @shared_task(
@@ -276,6 +287,27 @@ def export(self: Task) -> dict[str, object]:
     if not folder:
         return {"exported": 0}
     return {"exported": export_owed(rt.feeds, rt.feeds.export, folder)}
+
+
+@shared_task(bind=True, name=INDEXNOW.name, autoretry_for=_REDIS_DOWN, max_retries=5)
+def indexnow(self: Task) -> dict[str, object]:
+    """Submit the URLs of changed articles to IndexNow (the ``indexnow`` work list)."""
+    submitter = runtime(self.app).indexnow
+    if submitter is None:
+        return {"submitted": 0}
+    report = submitter.run()
+    wait = submitter.next_run_in(time.time()) if report.deferred or report.held else None
+    if wait is not None and wait <= 60:
+        # Come back when the retry can go (beat would too, within a tick); a long wait is
+        # left to beat, as the Redis transport redelivers long countdowns early.
+        INDEXNOW.send_later(self.app, max(0.5, wait + 0.1))
+    return {
+        "submitted": report.submitted,
+        "skipped": report.skipped,
+        "refused": report.refused,
+        "requests": report.requests,
+        "deferred": report.deferred,
+    }
 
 
 @shared_task(bind=True, name=DISPATCH_DUE.name)

@@ -71,9 +71,12 @@ def check(ctx: CliContext, as_json: bool) -> None:
             )
         if config is not None and not failed:
             langs = ", ".join(sorted(config.feeds.languages)) or "every language seen"
+            search = config.search
+            sitemaps = "news sitemaps " + ("on" if search.sitemaps.enabled else "off")
+            indexnow = f"IndexNow for {search.indexnow.host}" if search.indexnow else "IndexNow off"
             err.print(
                 f"{folder}: ok: feeds for {langs}; {len(config.channels)} channel(s), "
-                f"{len(config.routing.routes)} route(s)",
+                f"{len(config.routing.routes)} route(s); {sitemaps}; {indexnow}",
                 markup=False,
                 highlight=False,
             )

@@ -70,10 +70,10 @@ def show(ctx: CliContext, path: str) -> None:
 @click.option("--all", "render_all", is_flag=True, help="Render every known feed, dirty or not.")
 @pass_ctx
 def render(ctx: CliContext, render_all: bool) -> None:
-    """Render feeds now, in this process (dirty ones, or --all)."""
+    """Render feeds now, in this process (dirty ones, or --all), with their news sitemaps."""
     from feeds.storage import FeedStorage, refresh_feed
 
-    storage = FeedStorage(ctx.store)
+    storage = FeedStorage(ctx.store, sitemaps=ctx.config.search.sitemaps)
     config = ctx.config.feeds
     refs = storage.all_feeds(config)
     ids = [r.id for r in refs] if render_all else ctx.store.dirty_feeds()
@@ -84,6 +84,7 @@ def render(ctx: CliContext, render_all: bool) -> None:
             refresh_feed(storage, config, feed_id)
             advance(1)
     storage.render_index(refs, config)
+    storage.refresh_sitemaps(config)
     err.print(f"rendered {len(ids)} feed(s)")
 
 
@@ -91,7 +92,8 @@ def render(ctx: CliContext, render_all: bool) -> None:
 @click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
 @pass_ctx
 def export(ctx: CliContext, folder: Path) -> None:
-    """Mirror every current document (feeds and index.opml) under FOLDER at its URL path.
+    """Mirror every current document (feeds, index.opml and the news sitemaps) under FOLDER
+    at its URL path.
 
     Files are written atomically; document files of feeds that no longer exist are removed.
     """
@@ -101,6 +103,7 @@ def export(ctx: CliContext, folder: Path) -> None:
     from feeds.documents import OPML_PATH
     from feeds.export import mirror_documents, write_atomically
     from feeds.render import STYLESHEET_PATH
+    from feeds.sitemaps import is_sitemap_enabled
     from feeds.storage import FeedStorage
 
     storage = FeedStorage(ctx.store)
@@ -109,6 +112,8 @@ def export(ctx: CliContext, folder: Path) -> None:
 
     def served(path: str) -> bool:
         # The same rule the server applies: a document config no longer enables is gone.
+        if is_sitemap_enabled(path, ctx.config.search.sitemaps, config):
+            return True
         try:
             return path == OPML_PATH or bool(parse_feed_path(path, config))
         except UnknownFeedError:

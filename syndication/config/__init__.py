@@ -1,8 +1,9 @@
 """The config layer: ``config/*.yaml`` parsed into one frozen :class:`Config`.
 
 Each YAML file holds one or more top-level sections (``feeds``, ``channels``, ``routing``,
-``images``); a section may appear in one file only. Errors name the file, the dotted path
-and the problem: ``config/channels.yaml: channels[2].schedule.timezone: unknown time zone``.
+``images``, ``search``); a section may appear in one file only. Errors name the file, the
+dotted path and the problem:
+``config/channels.yaml: channels[2].schedule.timezone: unknown time zone``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from syndication.config.channels import ChannelConfig, RoutingConfig, validate_references
 from syndication.config.federation import FederationConfig
 from syndication.config.feeds import FeedsConfig
+from syndication.config.search import SearchConfig
 from syndication.errors import ConfigError
 
 
@@ -32,7 +34,7 @@ class ImagesConfig(BaseModel):
 
 
 class Config(BaseModel):
-    """Everything the YAML says: feeds, channels, routes, images."""
+    """Everything the YAML says: feeds, channels, routes, images, search engines."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -41,6 +43,7 @@ class Config(BaseModel):
     routing: RoutingConfig = RoutingConfig()
     images: ImagesConfig = ImagesConfig()
     federation: FederationConfig = FederationConfig()
+    search: SearchConfig = SearchConfig()
 
     @model_validator(mode="after")
     def _references(self) -> Config:
