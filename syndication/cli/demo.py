@@ -223,6 +223,7 @@ def run_demo(
         _report(ctx, ledger, docs, sandboxes, port)
         _lifecycle(ctx, ledger, docs, lines)
         _federated(follower, lines)
+        _story(ctx, lines[5]["article"]["id"])
         _afterwards(demo_settings, env_file, port)
     except KeyboardInterrupt:
         code = 130
@@ -281,6 +282,21 @@ def _federated(follower: FediverseSandbox, lines: list[dict[str, Any]]) -> None:
     for line in follower.timeline():
         if not line.startswith(("Create", "Accept")):
             _say(f"  {line}")
+
+
+def _story(ctx: Any, article_id: str) -> None:
+    """``syndication story`` on the retracted article: every place, and the verdict."""
+    from syndication.views.story import story_report
+
+    deadline = time.monotonic() + 30
+    report = story_report(ctx.store, ctx.config, article_id)
+    while time.monotonic() < deadline and not all(p.settled for p in report.places):
+        time.sleep(0.5)
+        report = story_report(ctx.store, ctx.config, article_id)
+    _say(f"\nWhere did {article_id} go (bin/syndication story {article_id}):")
+    for place in report.places:
+        _say(f"  {place.kind:12} {place.name:45} {place.state}")
+    _say(f"Verdict: {report.verdict}")
 
 
 def _stop(procs: list[subprocess.Popen[bytes]], names: list[str]) -> None:

@@ -8,9 +8,12 @@ retraction, "removed from 14 of 14 places", or what is still pending and why.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from xml.sax.saxutils import escape as xml_escape
 
 from feeds.catalog import feeds_for_article, is_feed_enabled
 from feeds.documents import DocumentStore
+from feeds.indexnow import IndexNow
+from feeds.sitemaps import NEWS_WINDOW, news_sitemap_path
 from syndication.config import Config
 from syndication.events import Article
 from syndication.federation import Federation
@@ -85,6 +88,7 @@ def story_report(store: Store, config: Config, article_id: str) -> StoryReport:
     report = StoryReport(article_id, state.state, article.title, article.url)
     live = state.state == "live"
     report.places += _feeds(store, config, article, state.changed_at)
+    report.places += _search(store, config, article, state.changed_at, live)
     report.places += _posts(store, article_id, live)
     report.places += _activitypub(store, config, article_id, live)
     return report
@@ -120,6 +124,39 @@ def _feeds(store: Store, config: Config, article: Article, changed_at: float) ->
                         not owed,
                     )
                 )
+    return places
+
+
+def _search(
+    store: Store, config: Config, article: Article, changed_at: float, live: bool
+) -> list[Place]:
+    places: list[Place] = []
+    if config.search.sitemaps.enabled:
+        # Only articles of the last two days belong in a news sitemap.
+        recent = changed_at - article.published_at.timestamp() < NEWS_WINDOW
+        path = news_sitemap_path(article.language)
+        doc = DocumentStore(store).get(path)
+        if doc is not None and (recent or not live):
+            listed = xml_escape(article.url).encode() in doc.body
+            fresh = doc.rendered_at >= changed_at
+            if live:
+                state = "lists it" if listed else "render pending"
+            else:
+                state = "still lists it (render pending)" if listed else "removed"
+            places.append(
+                Place("sitemap", path, state, fresh and listed == live, at=doc.rendered_at)
+            )
+    if config.search.indexnow is not None:
+        owed = WorkList(store, "indexnow").contains(article.id)
+        token = IndexNow(store, config.search.indexnow).submitted_token(article.id) or ""
+        wanted = "live" if live else "gone"
+        told = token.startswith(f"{wanted}:") and not owed
+        state = f"submitted as {token.split(':', 1)[0]}" if token else "not submitted yet"
+        places.append(
+            Place(
+                "indexnow", config.search.indexnow.host, state + ("; pending" if owed else ""), told
+            )
+        )
     return places
 
 
