@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import redis
 
+from syndication.article_cache import ArticleCache
 from syndication.deadletters import (
     DEAD_LETTER_RAW_BYTES,
     ERROR_CHARS,
@@ -45,12 +45,6 @@ __all__ = [
     "text_of",
 ]
 
-# Parsed article revisions kept per process (a render reads the newest items of a feed and
-# their translations: a few hundred revisions cover every hot feed).
-ARTICLE_CACHE = 2048
-
-# Stored articles were sanitised on the way in; re-reading them skips the HTML sanitiser.
-_TRUSTED = {"trusted": True}
 
 ApplyStatus = Literal["applied", "duplicate", "stale"]
 
@@ -91,9 +85,7 @@ class Store:
     def __init__(self, client: redis.Redis, keys: Keys, *, event_memory_seconds: int = 2592000):
         self.r = client
         self.keys = keys
-        self._articles: OrderedDict[bytes, Article] = OrderedDict()
-        # The same, by (id, stored version), so a render reads versions, not whole articles.
-        self._current: OrderedDict[tuple[str, bytes], Article] = OrderedDict()
+        self._parsed = ArticleCache()
         self.memory = event_memory_seconds
         self._apply = client.register_script(APPLY)
         self._finish = client.register_script(FINISH)
@@ -215,21 +207,6 @@ class Store:
         return [text_of(v) or None for v in pipe.execute()]
 
     # --- articles ----------------------------------------------------------------------
-    def _article(self, raw: bytes | str) -> Article:
-        # Renders read the same stored revisions over and over; validating the JSON is most
-        # of a render's cost, so each process keeps the recently read revisions (the bytes
-        # are the key: a new revision is new bytes).
-        key = raw if isinstance(raw, bytes) else raw.encode()
-        cached = self._articles.get(key)
-        if cached is not None:
-            self._articles.move_to_end(key)
-            return cached
-        article = Article.model_validate_json(raw, context=_TRUSTED)
-        self._articles[key] = article
-        if len(self._articles) > ARTICLE_CACHE:
-            self._articles.popitem(last=False)
-        return article
-
     def current_articles(self, article_ids: Sequence[str]) -> list[tuple[Article | None, bool]]:
         """Each article's stored revision and whether it is live, read cheaply: one round trip
         for the versions, and the revisions this process has not parsed yet in a second."""
@@ -242,9 +219,8 @@ class Store:
         found: dict[str, Article] = {}
         missing = []
         for aid, (version, _) in zip(article_ids, metas, strict=True):
-            cached = self._current.get((aid, version)) if version else None
+            cached = self._parsed.at_version(aid, version) if version else None
             if cached is not None:
-                self._current.move_to_end((aid, version))
                 found[aid] = cached
             elif version:
                 missing.append((aid, version))
@@ -252,9 +228,7 @@ class Store:
             raws = self.r.mget([self.keys.article(a) for a, _ in missing])
             for (aid, version), raw in zip(missing, raws, strict=True):
                 if raw is not None:
-                    found[aid] = self._current[(aid, version)] = self._article(raw)
-            while len(self._current) > ARTICLE_CACHE:
-                self._current.popitem(last=False)
+                    found[aid] = self._parsed.keep(aid, version, raw)
         return [
             (found.get(aid), text_of(state) == "live")
             for aid, (_, state) in zip(article_ids, metas, strict=True)
@@ -263,14 +237,14 @@ class Store:
     def get_article(self, article_id: str) -> Article | None:
         """The stored revision of an article (live or unpublished), or ``None``."""
         raw = self.r.get(self.keys.article(article_id))
-        return None if raw is None else self._article(raw)
+        return None if raw is None else self._parsed.parse(raw)
 
     def get_articles(self, article_ids: Sequence[str]) -> list[Article | None]:
         """Many articles in one round trip, in the order asked."""
         if not article_ids:
             return []
         raws = self.r.mget([self.keys.article(a) for a in article_ids])
-        return [None if raw is None else self._article(raw) for raw in raws]
+        return [None if raw is None else self._parsed.parse(raw) for raw in raws]
 
     def article_state(self, article_id: str) -> ArticleState | None:
         """Version, state and feed memberships of an article, or ``None`` if never seen."""

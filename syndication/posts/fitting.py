@@ -18,10 +18,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Literal
+from functools import cache
+from typing import Any, Literal
 
 import regex
-from twitter_text import extract_urls_with_indices, parse_tweet
 
 from syndication.platforms.facts import Counting, facts_for
 from syndication.platforms.markup import to_commentary
@@ -120,6 +120,21 @@ def _graphemes(text: str) -> int:
     return len(_GRAPHEME.findall(text))
 
 
+@cache
+def _twitter_text() -> Any:
+    # twitter-text compiles its emoji tables on import (about half a second): imported when
+    # text is first fitted, not when a command that never fits text starts.
+    import twitter_text
+
+    return twitter_text
+
+
+def extract_urls_with_indices(text: str) -> list[dict[str, Any]]:
+    """URLs as twitter-text finds them (the extractor Mastodon and X use)."""
+    found: list[dict[str, Any]] = _twitter_text().extract_urls_with_indices(text)
+    return found
+
+
 def _mastodon(text: str, url_length: int) -> int:
     # Mastodon counts grapheme clusters after replacing each URL it links (scheme required)
     # by a fixed-width placeholder; it finds URLs with twitter-text's extractor, as we do.
@@ -141,7 +156,7 @@ def _threads(text: str) -> int:
 def measure(text: str, rules: TextRules) -> int:
     """The length of ``text`` as ``rules.platform`` counts it (``text`` should be NFC)."""
     if rules.counting == "x":
-        return int(parse_tweet(text).weightedLength)
+        return int(_twitter_text().parse_tweet(text).weightedLength)
     if rules.counting == "mastodon":
         return _mastodon(text, rules.url_length)
     if rules.counting == "graphemes":
