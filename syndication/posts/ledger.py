@@ -95,6 +95,11 @@ class Ledger:
             self.r.zrangebyscore(self.keys.channel_planned(channel), since, "+inf", withscores=True)
         )
 
+    def queued_at(self, post_id: str) -> float | None:
+        """When a post is due in the due set, or ``None`` when it is not waiting there."""
+        score = self.r.zscore(self.keys.due, post_id)
+        return None if score is None else float(score)
+
     def due_ids(self, now: float, limit: int = 200) -> list[str]:
         """Posts whose time has come."""
         return members(self.r.zrangebyscore(self.keys.due, "-inf", now, start=0, num=limit))

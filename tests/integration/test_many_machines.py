@@ -26,6 +26,8 @@ import redis
 
 from syndication.embedded import redis_server_binary
 from syndication.keys import Keys
+from syndication.ops import Ops
+from syndication.posts.ledger import Ledger
 from syndication.server import signature_for
 from syndication.settings import Settings
 from syndication.store import Store
@@ -203,17 +205,16 @@ def test_two_workers_beat_and_two_servers_share_one_redis(
         live = {f"mm-{n:04d}" for n in range(200)} - {e["article"]["id"] for e in retracted}  # type: ignore[index]
 
         # Posts: each live article once, each retracted one cancelled or deleted, never twice.
-        seen: Counter[tuple[bool, bytes | None]] = Counter()
+        seen: Counter[tuple[bool, str]] = Counter()
+        ledger = Ledger(store)
 
         def posts_settled() -> bool:
-            ids = [m.decode() for m in store.r.zrange(store.keys.posts, 0, -1)]
-            statuses = {i: store.r.hget(store.keys.post(i), "status") for i in ids}
+            ids = ledger.all_ids(limit=10_000)
+            statuses = {p.id: p.status.value for p in ledger.many(ids)}
             seen.clear()
             seen.update((i.split("--")[1] in live, st) for i, st in statuses.items())
             for post_id, status in statuses.items():
-                wanted = (
-                    (b"sent",) if post_id.split("--")[1] in live else (b"cancelled", b"deleted")
-                )
+                wanted = ("sent",) if post_id.split("--")[1] in live else ("cancelled", "deleted")
                 if status not in wanted:
                     return False
             return len(ids) >= len(live)
@@ -230,7 +231,7 @@ def test_two_workers_beat_and_two_servers_share_one_redis(
 
         # Feeds: both servers serve the same, right, document.
         def feeds_settled() -> bool:
-            return not store.dirty_feeds() and store.r.llen(store.keys.celery_queue("render")) == 0
+            return not store.dirty_feeds() and Ops(store).queue_lengths(["render"])["render"] == 0
 
         wait_until(feeds_settled, timeout=60, message="renders done")
         time.sleep(1.5)  # the servers' 1 s freshness window

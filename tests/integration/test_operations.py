@@ -12,6 +12,7 @@ from pathlib import Path
 from syndication.config import load_config
 from syndication.ops import Ops
 from syndication.posts import Posts
+from syndication.posts.ledger import Ledger
 from syndication.settings import Settings
 from syndication.store import Store
 from syndication.worklist import WorkList
@@ -129,10 +130,10 @@ def test_backfill_does_not_post_old_articles_unless_asked(
     path = tmp_path / "history.jsonl"
     path.write_text(json.dumps(make_event(1)) + "\n", encoding="utf-8")
     assert run_cli(settings, "backfill", str(path)).exit_code == 0
-    assert store.r.zcard(store.keys.posts) == 0
+    assert Ledger(store).all_ids() == []
     path.write_text(json.dumps(make_event(2)) + "\n", encoding="utf-8")
     assert run_cli(settings, "backfill", str(path), "--post").exit_code == 0
     # With --post each applied event owes a plan; a worker's planner carries it out.
     assert WorkList(store, "plan").size() == 1
     Posts(store, load_config(settings.config_path)).planner.run()
-    assert store.r.zcard(store.keys.posts) == 1 and WorkList(store, "plan").size() == 0
+    assert len(Ledger(store).all_ids()) == 1 and WorkList(store, "plan").size() == 0

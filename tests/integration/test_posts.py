@@ -251,7 +251,7 @@ def test_routing_plans_one_post_per_matching_channel_at_the_channel_delay(
     assert post.status == PostStatus.PLANNED and post.platform == "mastodon"
     assert "Tin a-vi" in post.text and "https://portal.example/vi/news/a-vi" in post.text
     assert post.idempotency_key
-    assert store.r.zscore(store.keys.due, post.id) == pytest.approx(post.due_at)
+    assert Ledger(store).queued_at(post.id) == pytest.approx(post.due_at)
 
     # A second article published at the same moment is spread by min_spacing, not dumped.
     second = by_channel(
@@ -330,7 +330,7 @@ def test_429_reschedules_at_the_platform_reset_then_sends(
     post = poster.ledger.require(post_id)
     # Reset time plus 1-5 s of jitter (give or take the clock rounding of the headers).
     assert reset_at - 1.5 <= post.due_at <= reset_at + 6.5
-    assert store.r.zscore(store.keys.due, post_id) == pytest.approx(post.due_at)
+    assert Ledger(store).queued_at(post_id) == pytest.approx(post.due_at)
     assert "429" in post.last_error or "rate limit" in post.last_error
     assert poster.dispatcher.due_now(now()) == []
     remaining, _ = poster.ledger.rate("limited")
@@ -490,7 +490,7 @@ def test_401_fails_with_the_platform_message_and_no_secret(
     post = poster.ledger.require(post_id)
     assert post.status == PostStatus.FAILED and post.attempts == 1
     assert expected in post.last_error
-    assert store.r.zscore(store.keys.due, post_id) is None
+    assert Ledger(store).queued_at(post_id) is None
     raw = {k.decode(): v.decode() for k, v in store.r.hgetall(store.keys.post(post_id)).items()}
     captured = capsys.readouterr()
     for secret in SECRETS:
@@ -596,7 +596,7 @@ def test_unpublish_cancels_unsent_posts_and_deletes_sent_ones_where_allowed(
     assert set(poster.dispatcher.due_now(now())) == {deleting, keeping}
     assert poster.sender.deliver(deleting, "w1", now()) == "sent"
     assert poster.sender.deliver(keeping, "w1", now()) == "sent"
-    assert store.r.zscore(store.keys.due, later) is not None
+    assert Ledger(store).queued_at(later) is not None
 
     decisions = by_channel(apply(store, config, poster, unpublish_event("e2", "a1")))
     assert decisions["x-later"].action == "cancelled"
@@ -608,7 +608,7 @@ def test_unpublish_cancels_unsent_posts_and_deletes_sent_ones_where_allowed(
 
     cancelled = poster.ledger.require(later)
     assert cancelled.status == PostStatus.CANCELLED and "article unpublished" in notes(cancelled)
-    assert store.r.zscore(store.keys.due, later) is None
+    assert Ledger(store).queued_at(later) is None
     assert poster.sender.deliver(later, "w1", now()) == "cancelled"
 
     assert poster.syncer.sync(deleting, now()) == "deleted"
@@ -774,7 +774,7 @@ def test_paused_channel_holds_its_posts_until_resumed(
     )
     post = ledger.require(post_id)
     assert post.status == PostStatus.PLANNED and post.due_at <= now()
-    assert store.r.zscore(store.keys.due, post_id) is not None
+    assert Ledger(store).queued_at(post_id) is not None
     assert mastodon_sandbox.requests_to("POST", "/api/v1/statuses") == []
 
     ledger.pause("news-vi", False)

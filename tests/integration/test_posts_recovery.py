@@ -55,7 +55,7 @@ def test_an_uncertain_post_whose_reconcile_was_lost_is_reconciled_by_the_dispatc
         )
         assert ledger.transition(post_id, PostStatus.SENDING, PostStatus.UNCERTAIN, now, "lost")
         ledger.expect_reconcile(post_id, now)
-        store.r.zrem(store.keys.leases, post_id)
+        ledger.drop_lease(post_id)
 
         worker_factory(settings, "-c", "1", "-Q", "deliver", "--beat")
         wait_until(

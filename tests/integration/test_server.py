@@ -25,6 +25,7 @@ from feeds.storage import FeedStorage
 from syndication.config import Config
 from syndication.events import parse_event
 from syndication.ingest import feed_ids_for
+from syndication.ops import Ops
 from syndication.server import create_app, signature_for
 from syndication.settings import Limits, Settings
 from syndication.store import Store
@@ -411,7 +412,7 @@ def test_healthz_answers_while_the_process_is_up(app: Starlette) -> None:
 def beat_now(store: Store, *roles: str, age: float = 0.0) -> None:
     """Write heartbeats as workers and beat do: process name -> Unix time last seen."""
     for role in roles:
-        store.r.hset(store.keys.heartbeat(role), f"{role}-1@test", time.time() - age)
+        Ops(store).beat(role, f"{role}-1@test", time.time() - age)
 
 
 def test_readyz_fails_without_worker_and_beat_heartbeats(app: Starlette, store: Store) -> None:
