@@ -33,7 +33,7 @@ from pydantic_core import PydanticCustomError
 from slugify import slugify
 
 from syndication.config.templates import check_template
-from syndication.errors import ConfigError, FieldError
+from syndication.errors import FieldError
 from syndication.events import Article
 from syndication.platforms.facts import FACTS
 
@@ -44,11 +44,9 @@ __all__ = [
     "RouteMatch",
     "RoutingConfig",
     "ScheduleConfig",
-    "SocialConfig",
     "UtmConfig",
     "config_errors",
     "language_matches",
-    "parse_social_config",
     "primary_language",
     "validate_references",
 ]
@@ -364,24 +362,6 @@ class RoutingConfig(_Config):
     routes: tuple[RouteConfig, ...] = ()
 
 
-class SocialConfig(_Config):
-    """The channels and routing read from config."""
-
-    channels: tuple[ChannelConfig, ...] = ()
-    routing: RoutingConfig = RoutingConfig()
-
-    def channel(self, name: str) -> ChannelConfig:
-        """The channel called ``name``.
-
-        Raises:
-            KeyError: when there is none.
-        """
-        for channel in self.channels:
-            if channel.name == name:
-                return channel
-        raise KeyError(name)
-
-
 def validate_references(
     channels: Sequence[ChannelConfig], routing: RoutingConfig
 ) -> list[FieldError]:
@@ -449,20 +429,3 @@ def config_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
         if error not in errors:
             errors.append(error)
     return errors
-
-
-def parse_social_config(raw: object, *, source: str = "config") -> SocialConfig:
-    """Validate ``{"channels": [...], "routing": {...}}`` decoded from YAML.
-
-    Raises:
-        ConfigError: listing every problem, one per line, as ``source: path: problem``.
-    """
-    try:
-        config = SocialConfig.model_validate(raw)
-    except ValidationError as exc:
-        errors = config_errors(exc)
-    else:
-        errors = validate_references(config.channels, config.routing)
-        if not errors:
-            return config
-    raise ConfigError("\n".join(f"{source}: {e}" for e in errors))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from pydantic import ValidationError
 
@@ -15,10 +17,9 @@ from syndication.config.channels import (
     ScheduleConfig,
     config_errors,
     language_matches,
-    parse_social_config,
     validate_references,
 )
-from syndication.errors import ConfigError
+from syndication.config.check import check_config
 from syndication.events import Article
 from syndication.posts.routing import is_too_old, route_article
 from syndication.posts.templating import DEFAULT_TEMPLATE
@@ -61,10 +62,12 @@ def channels() -> list[ChannelConfig]:
     return [ChannelConfig.model_validate(c) for c in CHANNELS]
 
 
-def errors_of(raw: object) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        parse_social_config(raw, source="config/channels.yaml")
-    return str(info.value).splitlines()
+def errors_of(raw: object, folder: Path) -> list[str]:
+    """What ``config check`` says of ``raw`` written as config/channels.yaml (lines left out)."""
+    (folder / "channels.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), "utf-8")
+    report = check_config(folder)
+    assert report.problems, "the config was expected to be refused"
+    return [f"config/channels.yaml: {p.path}: {p.message}" for p in report.problems]
 
 
 def test_a_minimal_channel_gets_sensible_defaults() -> None:
@@ -93,7 +96,7 @@ def test_quiet_hours_may_cross_midnight() -> None:
     assert not quiet.contains(time(6, 30)) and not quiet.contains(time(12, 0))
 
 
-def test_errors_name_the_dotted_path() -> None:
+def test_errors_name_the_dotted_path(tmp_path: Path) -> None:
     """Bad times, zones, platforms and fields are reported with their full path and file."""
     raw = {
         "channels": [
@@ -111,7 +114,7 @@ def test_errors_name_the_dotted_path() -> None:
             },
         ]
     }
-    errors = errors_of(raw)
+    errors = errors_of(raw, tmp_path)
     assert (
         "config/channels.yaml: channels[2].platform: expected 'x', 'mastodon', 'facebook', "
         "'telegram', 'bluesky', 'linkedin' or 'threads'" in errors
@@ -153,10 +156,11 @@ def test_credentials_name_environment_variables_never_secrets() -> None:
     assert ok.credentials == {"access_token": "X_TOKEN_EN"}
 
 
-def test_a_template_syntax_error_names_the_channel_field() -> None:
+def test_a_template_syntax_error_names_the_channel_field(tmp_path: Path) -> None:
     """A broken template is a config error at channels[i].template with the line."""
     errors = errors_of(
-        {"channels": [{"name": "x", "platform": "x", "language": "en", "template": "{{ title }"}]}
+        {"channels": [{"name": "x", "platform": "x", "language": "en", "template": "{{ title }"}]},
+        tmp_path,
     )
     assert errors == ["config/channels.yaml: channels[0].template: line 1: unexpected '}'"]
 
@@ -181,7 +185,9 @@ def test_api_base_url_must_be_http_without_credentials() -> None:
         )
 
 
-def test_references_report_duplicates_unknown_channels_and_unreachable_languages() -> None:
+def test_references_report_duplicates_unknown_channels_and_unreachable_languages(
+    tmp_path: Path,
+) -> None:
     """Cross-checks give a dotted path for each problem."""
     raw = {
         "channels": [*CHANNELS, {"name": "x-vi", "platform": "x", "language": "vi"}],
@@ -191,7 +197,7 @@ def test_references_report_duplicates_unknown_channels_and_unreachable_languages
             ]
         },
     }
-    assert errors_of(raw) == [
+    assert errors_of(raw, tmp_path) == [
         "config/channels.yaml: channels[4].name: duplicate channel name 'x-vi' (also channels[0])",
         "config/channels.yaml: routing.routes[0].channels[1]: unknown channel 'nope'",
         "config/channels.yaml: routing.routes[0].channels[2]: channel 'telegram-ja' posts in ja, "
