@@ -154,7 +154,7 @@ def inbox_batches(env: BenchEnv, factory: EventFactory, n: int, batch: int) -> F
     applied = 0
     deadline = time.monotonic() + DRAIN_TIMEOUT
     while env.store.inbox_length() and time.monotonic() < deadline:
-        report = drain_inbox(ingestor, "bench", batch=batch, budget_seconds=30.0)
+        report = drain_inbox(ingestor, "bench", batch=batch)
         applied += sum(1 for o in report.outcomes if o.status == "applied")
     seconds = time.perf_counter() - started
     if applied != n:

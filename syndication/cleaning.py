@@ -11,7 +11,7 @@ import unicodedata
 
 import nh3
 
-from syndication.decoding import join_path
+from syndication.decoding import LazyPath, path_text
 
 __all__ = ["clean_text", "clean_tree", "sanitize_html"]
 
@@ -47,15 +47,16 @@ def sanitize_html(html: str) -> str:
     )
 
 
-def clean_tree(value: object, path: str, warnings: list[str]) -> object:
+def clean_tree(value: object, path: LazyPath, warnings: list[str]) -> object:
+    """``value`` with every string cleaned (:func:`clean_text`), each removal a warning."""
     if isinstance(value, str):
         cleaned, removed = clean_text(value)
         if removed:
-            warnings.append(f"{path}: removed {removed} character(s) not allowed in XML")
+            warnings.append(f"{path_text(path)}: removed {removed} character(s) not allowed in XML")
         return cleaned
     if isinstance(value, dict):
         # Depth is bounded by check_value before this recursion runs.
-        return {k: clean_tree(v, join_path(path, k), warnings) for k, v in value.items()}
+        return {k: clean_tree(v, (path, k), warnings) for k, v in value.items()}
     if isinstance(value, list):
-        return [clean_tree(v, f"{path}[{i}]", warnings) for i, v in enumerate(value)]
+        return [clean_tree(v, (path, i), warnings) for i, v in enumerate(value)]
     return value

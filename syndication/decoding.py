@@ -89,6 +89,24 @@ def join_path(parent: str, key: str) -> str:
     return f"{parent}.{key_name(key)}" if parent else key_name(key)
 
 
+# A path built as the walk goes, turned into text only for a message: (parent, key or index),
+# ``None`` for the document itself. Formatting every key's path up front was a fifth of the
+# cost of validating an event.
+LazyPath = tuple["LazyPath", str | int] | None
+
+
+def path_text(path: LazyPath) -> str:
+    """``article.authors[0].name`` for a lazy path."""
+    parts: list[str | int] = []
+    while path is not None:
+        path, part = path
+        parts.append(part)
+    text = ""
+    for part in reversed(parts):
+        text = f"{text}[{part}]" if isinstance(part, int) else join_path(text, part)
+    return text
+
+
 # --- decoding ------------------------------------------------------------------------------
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj = dict(pairs)
@@ -249,7 +267,7 @@ def check_value(value: object, *, max_depth: int = MAX_DEPTH) -> list[FieldError
         else:
             extra += 1
 
-    stack: list[tuple[object, str, int]] = [(value, "", 1)]
+    stack: list[tuple[object, LazyPath, int]] = [(value, None, 1)]
     visited = 0
     while stack:
         item, path, depth = stack.pop()
@@ -259,28 +277,28 @@ def check_value(value: object, *, max_depth: int = MAX_DEPTH) -> list[FieldError
             break
         if isinstance(item, dict):
             if depth > max_depth:
-                note(path, f"nested deeper than {max_depth} levels")
+                note(path_text(path), f"nested deeper than {max_depth} levels")
                 continue
             for key in getattr(item, "duplicates", ()):
-                note(join_path(path, key), "repeated key (each key may appear once)")
-            children: list[tuple[object, str, int]] = []
+                note(path_text((path, key)), "repeated key (each key may appear once)")
+            children: list[tuple[object, LazyPath, int]] = []
             for key, child in item.items():
                 if not isinstance(key, str):
-                    note(path, f"key {printable(repr(key))[:40]} is not a string")
+                    note(path_text(path), f"key {printable(repr(key))[:40]} is not a string")
                     continue
-                children.append((child, join_path(path, key), depth + 1))
+                children.append((child, (path, key), depth + 1))
             stack.extend(reversed(children))
         elif isinstance(item, list | tuple):
             if depth > max_depth:
-                note(path, f"nested deeper than {max_depth} levels")
+                note(path_text(path), f"nested deeper than {max_depth} levels")
                 continue
             stack.extend(
-                (child, f"{path}[{i}]", depth + 1) for i, child in reversed(list(enumerate(item)))
+                (child, (path, i), depth + 1) for i, child in reversed(list(enumerate(item)))
             )
         else:
             problem = _scalar_problem(item)
             if problem:
-                note(path, problem)
+                note(path_text(path), problem)
     if extra:
         problems.append(FieldError("event", f"{extra} more problem(s) not listed"))
     return problems

@@ -434,7 +434,7 @@ def parse_event(raw: object, limits: Limits | None = None) -> ParsedEvent:
             ]
         )
     warnings: list[str] = []
-    cleaned = clean_tree(raw, "", warnings)
+    cleaned = clean_tree(raw, None, warnings)
     if len(warnings) > MAX_WARNINGS:
         more = len(warnings) - MAX_WARNINGS
         warnings = [*warnings[:MAX_WARNINGS], f"event: {more} more warning(s) not listed"]
