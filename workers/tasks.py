@@ -89,16 +89,39 @@ def render_soon(app: Celery, last_rendered: Mapping[str, float], now: float) -> 
     return sent
 
 
+# A process nudges one stage at most this often: a nudge only says "look at the work list",
+# and a run takes everything due, so a burst of events needs one nudge, not one each. Every
+# applied event is still followed by a nudge that runs after it: an earlier one still to come,
+# or a new one sent now or for the end of the interval.
+NUDGE_INTERVAL = 0.25
+_nudge_at: dict[str, float] = {}
+
+
+def _nudge(app: Celery, stage: str, now: float, delay: float = 0.0) -> None:
+    due = _nudge_at.get(stage)
+    wanted = now + delay
+    if due is not None and due >= wanted:
+        return  # a nudge that runs after this event is already on its way
+    at = wanted if due is None or wanted - due >= NUDGE_INTERVAL else due + NUDGE_INTERVAL
+    _nudge_at[stage] = at
+    task = _STAGE_TASKS[stage]
+    if at > now:
+        task.send_later(app, at - now)
+    else:
+        task.send(app)
+
+
 def nudge_applied(app: Celery, owe: Iterable[str]) -> None:
     """After events were applied: nudge the task of every stage they owe work to (the work
     itself is already recorded by the apply script); IndexNow once its batch window has
     passed, so that a burst goes in one request."""
+    now = time.monotonic()
     for stage in owe:
         if stage == "indexnow":
             config = runtime(app).config.search.indexnow
-            INDEXNOW.send_later(app, (config.batch_window if config else 0.0) + 0.5)
+            _nudge(app, stage, now, (config.batch_window if config else 0.0) + 0.5)
         else:
-            _STAGE_TASKS[stage].send(app)
+            _nudge(app, stage, now)
 
 
 def dispatch_activities(app: Celery, now: float) -> int:
