@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from syndication.logging import scrub
+
 
 class SyndicationError(Exception):
     """Base class of every error this project raises on purpose."""
@@ -60,12 +62,13 @@ class StoreUnavailable(StoreError):
 
 
 class PlatformError(SyndicationError):
-    """A platform call failed. ``platform`` names it; the message is the platform's."""
+    """A platform call failed. ``platform`` names it; the message is the platform's, with
+    any credential scrubbed out (it reaches logs, the ledger and ``posts show``)."""
 
     def __init__(self, platform: str, message: str, *, status: int | None = None) -> None:
         self.platform = platform
         self.status = status
-        super().__init__(f"{platform}: {message}")
+        super().__init__(f"{platform}: {scrub(message)}")
 
 
 class TransientError(PlatformError):

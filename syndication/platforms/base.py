@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
+from syndication.logging import remember_secrets
+
 
 @dataclass(frozen=True)
 class Media:
@@ -62,6 +64,10 @@ class RateInfo:
     reset_at: float | None = None  # Unix time
 
 
+# Credential roles that name an account rather than unlock it (they appear in post URLs).
+PUBLIC_ROLES = frozenset({"handle", "username"})
+
+
 @dataclass(frozen=True)
 class AdapterSettings:
     """What an adapter is built from: its base URL, credentials and platform options.
@@ -74,6 +80,10 @@ class AdapterSettings:
     credentials: Mapping[str, str] = field(default_factory=dict, repr=False)
     options: Mapping[str, str] = field(default_factory=dict)
     timeout: float = 15.0
+
+    def __post_init__(self) -> None:
+        # Whatever a library logs or raises with these in it is scrubbed from then on.
+        remember_secrets(v for k, v in self.credentials.items() if k not in PUBLIC_ROLES)
 
 
 class Platform(Protocol):
