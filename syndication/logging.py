@@ -23,6 +23,7 @@ a traceback repeats an exception's URL):
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
@@ -158,14 +159,16 @@ def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Mutab
 
 
 class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever ``sys.stderr`` is at the time (test runners replace it)."""
+    """Writes to whatever ``sys.stderr`` is at the time (test runners replace it), unless
+    that is not a text stream: Celery points ``sys.stderr`` at a proxy that logs what is
+    written, which would loop back here (and its guard would drop every line)."""
 
     def __init__(self) -> None:
         super().__init__()
 
     @property
     def stream(self) -> Any:
-        return sys.stderr
+        return sys.stderr if isinstance(sys.stderr, io.TextIOBase) else sys.__stderr__
 
     @stream.setter
     def stream(self, _value: Any) -> None:
