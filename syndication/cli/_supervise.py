@@ -14,6 +14,7 @@ for the child and exits with its status.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -32,6 +33,7 @@ log = structlog.get_logger(__name__)
 GAVE_UP = 1
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
 _MAX_DELAY = 30.0
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -81,6 +83,14 @@ def _terminal_sent_it(signum: int) -> bool:
         return False
 
 
+def _stop_with_parent() -> None:
+    """Runs in the child between fork and exec: Linux sends it SIGTERM (a warm shutdown) if
+    the supervisor dies, even by SIGKILL, so that no Celery process outlives it unwatched."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def supervise(
     name: str,
     argv: Sequence[str],
@@ -106,7 +116,7 @@ def supervise(
     try:
         restarts = 0
         while True:
-            child = subprocess.Popen(list(argv), env=dict(env))
+            child = subprocess.Popen(list(argv), env=dict(env), preexec_fn=_stop_with_parent)
             if stop_signal is not None and child.poll() is None:
                 child.send_signal(stop_signal)  # the stop request came while it was starting
             code = exit_status(child.wait())

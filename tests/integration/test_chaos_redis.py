@@ -207,3 +207,31 @@ def test_worker_that_keeps_dying_gives_up_with_a_failure_status(
     assert result.returncode == 1, output[-3000:]
     assert output.count('"event": "worker.died"') == 2
     assert '"event": "worker.gave_up"' in output
+
+
+def test_killing_the_supervisor_stops_its_celery_worker(
+    settings: Settings, worker_factory: Callable[..., WorkerProcess]
+) -> None:
+    """SIGKILL of `syndication worker` alone leaves no Celery worker running unsupervised."""
+    worker = worker_factory(settings, "-c", "1")
+    assert worker.proc is not None
+    celery = wait_until(lambda: _children(worker.proc.pid), message="Celery started")
+    os.kill(worker.proc.pid, signal.SIGKILL)
+    worker.proc.wait(10)
+    assert isinstance(celery, list)
+    wait_until(lambda: not any(_alive(pid) for pid in celery), message="Celery stopped")
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found.extend(int(c) for c in (task / "children").read_text().split())
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie has exited; only its parent's wait() is missing

@@ -217,6 +217,11 @@ def _child_pids(pid: int) -> list[int]:
     return found
 
 
+def _pool_pids(pid: int) -> list[int]:
+    """The pool processes of a supervised worker: children of its Celery process."""
+    return [pool for celery in _child_pids(pid) for pool in _child_pids(celery)]
+
+
 def _applied(store: Store, total: int) -> int:
     states = store.event_states([f"evt-{n:05d}" for n in range(total)])
     return sum(1 for s in states if s == "applied")
@@ -242,12 +247,12 @@ def test_worker_process_killed_mid_task_is_replaced_and_each_event_applied_once(
     wait_until(lambda: _applied(store, total) >= 20, message="some events applied")
     kills = 0
     for _ in range(3):  # kill the pool process a few times while it works
-        children = _child_pids(worker.proc.pid)
+        children = _pool_pids(worker.proc.pid)
         if children and _applied(store, total) < total:
             os.kill(children[0], signal.SIGKILL)
             kills += 1
             wait_until(
-                lambda c=children: _child_pids(worker.proc.pid) not in ([], c),  # type: ignore[union-attr]
+                lambda c=children: _pool_pids(worker.proc.pid) not in ([], c),  # type: ignore[union-attr]
                 message="pool process replaced",
             )
     assert kills >= 1, "the worker finished before it could be killed"
