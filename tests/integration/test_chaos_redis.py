@@ -21,7 +21,7 @@ import pytest
 import redis
 
 from syndication.keys import Keys
-from syndication.publishing import queue_event
+from syndication.publishing import UNREACHABLE, inbox_append
 from syndication.settings import Settings
 from syndication.store import Store
 from tests.conftest import PrivateRedis, WorkerProcess, env_for, wait_until
@@ -49,11 +49,12 @@ class Publisher(threading.Thread):
         self.halt = threading.Event()
 
     def run(self) -> None:
+        append = inbox_append(self.store)  # the producers' hand-off: one XADD per event
         n = 0
         while not self.halt.is_set():
             try:
-                queue_event(self.store, _event(n))
-            except redis.RedisError:
+                append(_event(n))
+            except (redis.RedisError, *UNREACHABLE):
                 self.refused += 1
                 self.halt.wait(0.05)
                 continue

@@ -27,17 +27,17 @@ import httpx
 import pytest
 import yaml
 
-from syndication.platforms.registry import adapter_class
-from syndication.sandbox.base import SandboxServer
-from syndication.sandbox.bluesky import BlueskySandbox
-from syndication.sandbox.facebook import FacebookSandbox
-from syndication.sandbox.linkedin import LinkedInSandbox
-from syndication.sandbox.mastodon import MastodonSandbox
-from syndication.sandbox.telegram import TelegramSandbox
-from syndication.sandbox.threads import ThreadsSandbox
-from syndication.sandbox.x import XSandbox
+from syndication.platforms.facts import FACTS
 from syndication.server import signature_for
 from syndication.settings import Settings
+from syndication.testing.base import SandboxServer
+from syndication.testing.bluesky import BlueskySandbox
+from syndication.testing.facebook import FacebookSandbox
+from syndication.testing.linkedin import LinkedInSandbox
+from syndication.testing.mastodon import MastodonSandbox
+from syndication.testing.telegram import TelegramSandbox
+from syndication.testing.threads import ThreadsSandbox
+from syndication.testing.x import XSandbox
 from tests.conftest import PrivateRedis, env_for, free_port, wait_until
 from tests.unit.test_events import EVENT
 
@@ -247,7 +247,7 @@ def test_no_secret_reaches_any_output_at_any_level(
             updated_at=datetime.now(UTC).isoformat(),
         )
         post_signed(base, updated)
-        editable = [n for n in sandboxes if adapter_class(n).can_edit]  # type: ignore[attr-defined]
+        editable = [n for n in sandboxes if FACTS[n].can_edit]
         wait_until(
             lambda: all(sandboxes[n].live_posts()[0].edits for n in editable),
             timeout=40,
