@@ -119,9 +119,13 @@ def supervise(
             child = subprocess.Popen(list(argv), env=dict(env), preexec_fn=_stop_with_parent)
             if stop_signal is not None and child.poll() is None:
                 child.send_signal(stop_signal)  # the stop request came while it was starting
-            code = exit_status(child.wait())
+            returncode = child.wait()
+            code = exit_status(returncode)
             if stop_signal is not None:
-                return code
+                # Ended by the very signal that asked it to stop (a signal sent to the whole
+                # process group reaches it twice, and the second may find the default
+                # handler back in place): that is the stop that was asked for.
+                return 0 if returncode == -stop_signal else code
             now = time.monotonic()
             if not policy.allow(now):
                 log.error(

@@ -62,20 +62,13 @@ def supervision_options(command: F) -> F:
 
 
 def child_environment(ctx: CliContext) -> dict[str, str]:
-    """This process's environment with the resolved settings of the root options, so that
-    a supervised child uses exactly the same Redis, prefix and folders (the Redis URL goes
-    through the environment, never the command line, where ``ps`` would show it)."""
-    env = dict(os.environ)
-    settings = ctx.settings
-    env["SYNDICATION_PREFIX"] = settings.prefix
-    env["SYNDICATION_CONFIG_PATH"] = str(settings.config_path.resolve())
-    env["SYNDICATION_DATA_DIR"] = str(settings.data_dir.resolve())
-    url = settings.redis_url_value
-    for name in ("REDIS_URL", "SYNDICATION_REDIS_URL"):
-        if url:
-            env[name] = url
-        else:
-            env.pop(name, None)
+    """This process's environment with its resolved settings on top, so that a supervised
+    child uses exactly the same Redis, prefix and folders (the Redis URL goes through the
+    environment, never the command line, where ``ps`` would show it)."""
+    env = {**os.environ, **ctx.settings.to_env()}
+    url = ctx.settings.redis_url_value
+    if url:
+        env["SYNDICATION_REDIS_URL"] = url  # the spelling Settings reads first
     return env
 
 
