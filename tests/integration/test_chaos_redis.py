@@ -2,14 +2,15 @@
 events flow, a real supervised ``syndication worker --beat``, nobody restarting anything.
 
 The publisher appends events to the inbox stream as a CMS would, retrying each XADD until
-Redis accepts it; only accepted events count. Inbox entries are applied only by the drains
-that beat schedules, so every event applied after a restart also shows beat survived it.
+Redis accepts it; only accepted events count. The worker applies them (its inbox reader and
+beat's drains); beat's survival shows in the worker running beat's tasks after the restarts.
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -74,14 +75,28 @@ def _applied_counts(store: Store, numbers: list[int]) -> list[int]:
 _LOST = "Connection to broker lost"
 
 
+_BEAT_TASK_RUN = re.compile(r"Task syndication\.dispatch_due\[[^\]]+\] succeeded")
+
+
+def _beat_tasks_run(worker: WorkerProcess) -> int:
+    """How many of beat's dispatch_due messages the worker has run (from its Celery log)."""
+    return len(_BEAT_TASK_RUN.findall(worker.output()))
+
+
 def _outage(
     server: PrivateRedis, sig: signal.Signals, publisher: Publisher, worker: WorkerProcess
 ) -> None:
-    """Once the worker applies events as they come, stop Redis with ``sig`` while the
+    """Once the worker applies events and runs beat's tasks, stop Redis with ``sig`` while the
     publisher is writing, and start it again on the same port and data folder once both the
     publisher and the worker felt the outage."""
+    ran = _beat_tasks_run(worker)
     flowing = len(publisher.accepted) + 200
     wait_until(lambda: len(publisher.accepted) >= flowing, timeout=30, message="events flowing")
+    wait_until(
+        lambda: _beat_tasks_run(worker) > ran,
+        timeout=30,
+        message="the worker connected again, running beat's tasks",
+    )
     recent = publisher.accepted[flowing - 100]
     wait_until(
         lambda: _applied_counts(publisher.store, [recent]) == [1],
@@ -167,6 +182,12 @@ def _run_outages(
     try:
         _outage(server, signal.SIGKILL, publisher, worker)
         _outage(server, signal.SIGTERM, publisher, worker)
+        ran = _beat_tasks_run(worker)
+        wait_until(
+            lambda: _beat_tasks_run(worker) >= ran + 2,
+            timeout=30,
+            message="beat's tasks sent and run after the restarts",
+        )
         flowing = len(publisher.accepted) + 300
         wait_until(lambda: len(publisher.accepted) >= flowing, message="events flowing again")
     finally:
