@@ -135,9 +135,9 @@ def worker(
     max_restarts: int,
     restart_window: float,
 ) -> None:
-    """Run a Celery worker on the given queues, restarted when it dies.
+    """Run a Celery worker on the given queues.
 
-    Exits 0 when asked to stop (SIGTERM, SIGINT), non-zero when Celery failed and, under
+    Celery runs in a child process, restarted when it dies unasked. Exits 0 when asked to stop (SIGTERM, SIGINT), non-zero when Celery failed and, under
     supervision, after more than --max-restarts restarts within --restart-window.
     """
     configure_logging(loglevel)
@@ -175,7 +175,10 @@ def worker(
 def beat(
     ctx: CliContext, loglevel: str, supervise: bool, max_restarts: int, restart_window: float
 ) -> None:
-    """Run the beat scheduler (exactly one per deployment), restarted when it dies."""
+    """Run the beat scheduler (exactly one per deployment).
+
+    Beat runs in a child process, restarted when it dies unasked (see ``worker``).
+    """
     configure_logging(loglevel)
     ctx.settings.data_dir.mkdir(parents=True, exist_ok=True)
     if supervise:
