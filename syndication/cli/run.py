@@ -137,8 +137,9 @@ def worker(
 ) -> None:
     """Run a Celery worker on the given queues.
 
-    Celery runs in a child process, restarted when it dies unasked. Exits 0 when asked to stop (SIGTERM, SIGINT), non-zero when Celery failed and, under
-    supervision, after more than --max-restarts restarts within --restart-window.
+    Celery runs in a child process, restarted when it dies unasked. Exits 0 when asked to
+    stop (SIGTERM, SIGINT), non-zero when Celery failed and, under supervision, after more
+    than --max-restarts restarts within --restart-window.
     """
     configure_logging(loglevel)
     ctx.settings.data_dir.mkdir(parents=True, exist_ok=True)
