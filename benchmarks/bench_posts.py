@@ -1,25 +1,33 @@
 """Social posts: plan and deliver N posts to a local Mastodon, against a bare client loop.
 
-Run: ``python benchmarks/bench_posts.py [--posts 5000]``. Everything happens in one run, on
-one Redis (``REDIS_URL`` or an embedded one, under a private key prefix deleted at the end)
-and one in-process :class:`~syndication.testing.mastodon.MastodonSandbox`:
+Run: ``python benchmarks/bench_posts.py [--posts 5000] [--spread 600]``. Everything happens in
+one run, on one Redis (``REDIS_URL`` or an embedded one, under a private key prefix deleted at
+the end) and one in-process :class:`~syndication.testing.mastodon.MastodonSandbox`:
 
 1. **baseline**: a bare loop calling ``Mastodon.status_post`` N times on one Mastodon.py
-   client (the adapter's constructor arguments, the same kind of text, a key per post);
+   client (the adapter's constructor arguments, the same kind of text, a key per post). It runs
+   before the pipeline and again after it; the ratios use the mean of the two, so that a
+   machine shared with other work drifts both sides alike;
 2. **plan**: :meth:`Planner.plan` for N distinct articles (from the sample events), one
-   Mastodon channel per sample language, all pointing at the sandbox;
-3. **deliver**: the real pipeline, one ``python -m syndication worker -Q deliver -c 2 --beat``
-   subprocess (beat's ``dispatch_due`` releases due posts to the ``deliver`` task, which claims
-   each post, calls the adapter and records the outcome). Every post is made due at the same
-   instant (a burst), the worker already warm; the phase ends when the ledger counts them all
-   ``sent``. Lag is ``sent_at - due_at`` per post (``sent_at`` is when its ``deliver`` task
-   started, so lag is the dispatcher's and the queue's share, not the HTTP call's).
+   Mastodon channel per sample language, all pointing at the sandbox; the plan rate of the
+   first and the last tenth shows whether planning slows down as posts pile up;
+3. **deliver, backlog**: the real pipeline, one ``python -m syndication worker -Q deliver -c 2
+   --beat`` subprocess (beat's ``dispatch_due`` releases due posts to the ``deliver`` task,
+   which claims each post, calls the adapter and records the outcome). Every post is made due
+   at the same instant, the worker already warm; the phase ends when the ledger counts them all
+   ``sent``;
+4. **deliver, spread out**: M more posts due one every ``--interval`` seconds (a steady
+   stream, well below capacity), as planned posts come due in normal operation.
+
+Lag is measured two ways per post: *claimed* (``sent_at - due_at``: ``sent_at`` is when its
+sender claimed it, so this is the dispatcher's and the queue's share) and *sent* (when the
+sandbox created the status, minus ``due_at``: the whole way to the platform).
 
 The platform budget (Mastodon 300 requests per 5 minutes per account) makes the planner spread
 a burst over time, as it should; the planned times are reported, then every post is
-rescheduled (``Ledger.schedule``) so that delivery throughput is what phase 3 measures. The
-sandbox reports rate-limit headers without enforcing them, with a limit too high to reach, so
-no 429 comes back and the reported ``remaining`` never reaches zero.
+rescheduled (``Ledger.schedule``) so that delivery is what phases 3 and 4 measure. The sandbox
+reports rate-limit headers without enforcing them, with a limit too high to reach, so no 429
+comes back and the reported ``remaining`` never reaches zero.
 """
 
 from __future__ import annotations
@@ -67,7 +75,7 @@ TOKEN_ENV = "BENCH_POSTS_MASTODON_TOKEN"  # noqa: S105 (a variable name, not a s
 LANGUAGES = ("vi", "en", "ja")
 # High enough that X-RateLimit-Remaining never reaches 0 during a run (nothing is enforced).
 REQUEST_LIMIT = 1_000_000_000
-# Celery's beat releases due posts every DISPATCH_EVERY seconds; allow a generous margin.
+# Seconds allowed for each delivery phase.
 DELIVERY_TIMEOUT = 300.0
 
 
@@ -87,11 +95,12 @@ class Phase:
 
 @dataclass
 class Delivery:
-    """What the pipeline phase saw."""
+    """What one delivery phase saw."""
 
     phase: Phase
-    lags: list[float]
-    first_sent: float
+    # Per post: claimed (sent_at - due_at) and sent (sandbox created_at - due_at), seconds.
+    claimed: list[float]
+    sent: list[float]
     complete: bool
     sandbox_posts: int
     # The deliver queue's length at each poll (every 50 ms) while posts were outstanding.
@@ -203,16 +212,61 @@ def sent_count(ledger: Ledger) -> int:
     return sum(n for (_, _, status), n in ledger.counts().items() if status == PostStatus.SENT)
 
 
+def lags(ledger: Ledger, ids: Sequence[str], sandbox: MastodonSandbox) -> tuple[
+    list[float], list[float]
+]:  # fmt: skip
+    """Per sent post: claimed lag (sent_at - due_at) and sent lag (the sandbox's creation)."""
+    created = {p.idempotency_key: p.created_at for p in sandbox.live_posts()}
+    claimed, sent = [], []
+    for post in posts_of(ledger, ids):
+        if post.status != PostStatus.SENT:
+            continue
+        claimed.append(post.sent_at - post.due_at)
+        if post.idempotency_key in created:
+            sent.append(created[post.idempotency_key] - post.due_at)
+    return claimed, sent
+
+
+def await_sent(
+    ledger: Ledger, target: int, worker: Worker, ops: Ops, since: float, timeout: float
+) -> tuple[bool, float, list[int]]:
+    """Wait until the ledger counts ``target`` posts sent; (complete, when, queue depths)."""
+    depths: list[int] = []
+
+    def all_sent() -> bool:
+        # Each poll also samples the deliver queue: empty between beat ticks means the
+        # workers wait for the dispatcher, a deep queue that they are the bottleneck.
+        if time.time() >= since:
+            depths.append(ops.queue_lengths(["deliver"])["deliver"])
+        return sent_count(ledger) >= target
+
+    try:
+        done = wait_until(
+            all_sent,
+            timeout=timeout + max(0.0, since - time.time()),
+            interval=0.05,
+            what=f"{target} posts sent",
+            worker=worker,
+        )
+    except TimeoutError as exc:
+        print(f"note: {exc}", file=sys.stderr)
+        return False, time.time(), depths
+    return True, time.time() - (time.perf_counter() - done), depths
+
+
 def deliver_all(
     env: BenchEnv,
     ledger: Ledger,
-    ids: Sequence[str],
+    backlog: Sequence[str],
+    spread: Sequence[str],
+    interval: float,
     sandbox: MastodonSandbox,
     timeout: float,
-) -> Delivery:
-    """Start one worker with beat, make every post due at once, wait until all are sent."""
+) -> tuple[Delivery, Delivery]:
+    """Start one worker with beat; make the backlog due at once and wait until all are sent;
+    then make the spread posts due one every ``interval`` seconds and wait for those."""
     # Hold every post a day ahead while the worker boots, so that none is due yet.
-    hold = reschedule(ledger, ids, time.time() + 86_400, "benchmark: held")
+    hold = reschedule(ledger, [*backlog, *spread], time.time() + 86_400, "benchmark: held")
     before = len(sandbox.live_posts())
     worker = Worker(env, queues="deliver", concurrency=2, pool="prefork")
     worker.argv.append("--beat")
@@ -228,51 +282,31 @@ def deliver_all(
         quiesce(env.client, compact=owns_server())
         # Everything becomes due at one instant, just after this loop ends (it takes about as
         # long as the hold loop did).
-        due_at = time.time() + 1.5 * hold + 1.0
-        reschedule(ledger, ids, due_at, "benchmark: due now")
+        due_at = time.time() + 1.5 * hold * len(backlog) / (len(backlog) + len(spread)) + 1.0
+        reschedule(ledger, backlog, due_at, "benchmark: due now")
         late = time.time() - due_at
         if late > 0:
             print(f"note: rescheduling ended {late:.2f}s after the due time", file=sys.stderr)
-        target = len(ids)
-        depths: list[int] = []
+        complete, finished, depths = await_sent(ledger, len(backlog), worker, ops, due_at, timeout)
+        received = len(sandbox.live_posts()) - before
+        claimed, sent = lags(ledger, backlog, sandbox)
+        phase = Phase("pipeline, backlog (all due at once)", len(claimed), finished - due_at)
+        burst = Delivery(phase, claimed, sent, complete, received, depths)
 
-        def all_sent() -> bool:
-            # Each poll also samples the deliver queue: empty between beat ticks means the
-            # workers wait for the dispatcher, a deep queue that they are the bottleneck.
-            if time.time() >= due_at:
-                depths.append(ops.queue_lengths(["deliver"])["deliver"])
-            return sent_count(ledger) >= target
-
-        complete = True
-        try:
-            done = wait_until(
-                all_sent,
-                timeout=timeout + max(0.0, due_at - time.time()),
-                interval=0.05,
-                what=f"{target} posts sent",
-                worker=worker,
-            )
-            finished = time.time() - (time.perf_counter() - done)
-        except TimeoutError as exc:
-            print(f"note: {exc}", file=sys.stderr)
-            complete = False
-            finished = time.time()
-    posts = [p for p in posts_of(ledger, ids) if p.status == PostStatus.SENT]
-    lags = [p.sent_at - p.due_at for p in posts]
-    first = min((p.sent_at for p in posts), default=float("nan"))
-    phase = Phase("pipeline (dispatch_due + deliver)", len(posts), finished - due_at)
-    received = len(sandbox.live_posts()) - before
-    return Delivery(phase, lags, first - due_at, complete, received, depths)
+        start = time.time() + 2.0
+        for i, pid in enumerate(spread):
+            ledger.schedule(pid, start + i * interval, time.time(), "benchmark: spread out")
+        complete, finished, depths = await_sent(
+            ledger, len(backlog) + len(spread), worker, ops, start, timeout
+        )
+        claimed, sent = lags(ledger, spread, sandbox)
+        phase = Phase("pipeline, spread out", len(claimed), finished - start)
+        received = len(sandbox.live_posts()) - before - burst.sandbox_posts
+        steady = Delivery(phase, claimed, sent, complete, received, depths)
+    return burst, steady
 
 
 # --- report -----------------------------------------------------------------------------------
-def spread(seconds: Sequence[float]) -> str:
-    """Plans/s over the first and the last tenth of the plans (a rate that falls = O(n))."""
-    tenth = max(1, len(seconds) // 10)
-    head, tail = sum(seconds[:tenth]), sum(seconds[-tenth:])
-    return f"first 10% {tenth / head:,.0f}/s, last 10% {tenth / tail:,.0f}/s"
-
-
 def busiest_window(posts: Sequence[Post], window: float = 300.0) -> tuple[int, str]:
     """The most posts one channel has due within any ``window`` seconds, and that channel."""
     best, where = 0, ""
@@ -285,8 +319,72 @@ def busiest_window(posts: Sequence[Post], window: float = 300.0) -> tuple[int, s
     return best, where
 
 
-def run(count: int, timeout: float) -> None:
-    """Measure the three phases and print the table."""
+def lag_cells(values: Sequence[float]) -> list[str]:
+    """p50 and p99 in milliseconds."""
+    return [f"{1000 * median(values):,.0f}", f"{1000 * percentile(values, 99):,.0f}"]
+
+
+def report(
+    count: int,
+    base: tuple[Phase, Phase],
+    planned: Phase,
+    each: Sequence[float],
+    budget_note: str,
+    burst: Delivery,
+    steady: Delivery,
+    interval: float,
+) -> bool:
+    """Print the tables; True when every phase completed."""
+    bare = (base[0].rate + base[1].rate) / 2
+    rows = [
+        [base[0].name + " (before)", f"{base[0].count}", f"{base[0].seconds:.2f}",
+         f"{base[0].rate:,.0f}", f"{base[0].rate / bare:.2f}", "", "", "", ""],
+        [base[1].name + " (after)", f"{base[1].count}", f"{base[1].seconds:.2f}",
+         f"{base[1].rate:,.0f}", f"{base[1].rate / bare:.2f}", "", "", "", ""],
+        [planned.name, f"{planned.count}", f"{planned.seconds:.2f}", f"{planned.rate:,.0f}",
+         f"{planned.rate / bare:.2f}", "", "", "", ""],
+    ]  # fmt: skip
+    for d in (burst, steady):
+        # The spread-out phase runs at the pace posts come due: its rate is not a throughput.
+        versus = f"{d.phase.rate / bare:.2f}" if d is burst else ""
+        rows.append(
+            [d.phase.name, f"{d.phase.count}", f"{d.phase.seconds:.2f}", f"{d.phase.rate:,.0f}",
+             versus, *lag_cells(d.claimed), *lag_cells(d.sent)]
+        )  # fmt: skip
+    print(f"posts: {count} (articles {count}, channels {len(LANGUAGES)}, one Mastodon sandbox)")
+    header = ["phase", "n", "seconds", "per s", "x bare", "claimed p50 ms", "claimed p99 ms",
+              "sent p50 ms", "sent p99 ms"]  # fmt: skip
+    print(table(rows, header))
+    tenth = max(1, len(each) // 10)
+    first, last = tenth / sum(each[:tenth]), tenth / sum(each[-tenth:])
+    print(
+        f"plan rate: first 10% {first:,.0f}/s, last 10% {last:,.0f}/s "
+        f"(last/first {last / first:.2f}; goal >= 500/s overall and >= 0.8); {budget_note}"
+    )
+    print(
+        f"delivery: backlog at {burst.phase.rate / bare:.2f} x the bare loop (goal >= 0.8); "
+        f"sandbox received {burst.sandbox_posts + steady.sandbox_posts} statuses for "
+        f"{burst.phase.count + steady.phase.count} sent posts"
+        + ("" if burst.complete and steady.complete else "; INCOMPLETE")
+    )
+    depths = burst.queue_depths
+    if depths:
+        idle = sum(1 for n in depths if n == 0) / len(depths)
+        print(
+            f"deliver queue during the backlog: empty in {idle:.0%} of {len(depths)} samples, "
+            f"mean {sum(depths) / len(depths):.1f}, max {max(depths)} messages "
+            "(a message carries up to 10 posts)"
+        )
+    print(
+        f"spread out: one post due every {interval * 1000:.0f} ms; lag = claimed: sent_at - "
+        "due_at (sent_at: when a sender claimed it); sent: the sandbox created it - due_at; "
+        "x bare = per s / the bare loop's mean per s"
+    )
+    return burst.complete and steady.complete
+
+
+def run(count: int, spread: int, interval: float, timeout: float) -> None:
+    """Measure the phases and print the table."""
     configure_logging("WARNING")
     token = secrets.token_urlsafe(24)
     os.environ[TOKEN_ENV] = token  # the worker subprocess inherits it
@@ -296,14 +394,14 @@ def run(count: int, timeout: float) -> None:
         with redis_server() as url, bench_env("posts", url) as env:
             config = write_channels(env.settings.config_path, base_url)
             poster = Posts(env.store, config)
-            articles = make_articles(count)
+            articles = make_articles(count + spread)
             channels = {c.language: c for c in config.channels}
-            texts = [(compose(channels[a.language], a), a.language) for a in articles]
+            texts = [(compose(channels[a.language], a), a.language) for a in articles[:count]]
 
-            base = baseline(base_url, token, texts, env.prefix)
+            before = baseline(base_url, token, texts, env.prefix)
 
             quiesce(env.client, compact=owns_server())
-            planned, ids, each = plan_all(poster, articles)
+            planned, ids, each = plan_all(poster, articles[:count])
             if len(ids) != count:
                 raise RuntimeError(f"planned {len(ids)} posts for {count} articles")
             posts = posts_of(poster.ledger, ids)
@@ -313,41 +411,15 @@ def run(count: int, timeout: float) -> None:
                 f"planned due times span {dues[-1] - dues[0]:,.0f}s; busiest 5 min: "
                 f"{busiest} posts on {channel} (the budget allows 300)"
             )
+            _, extra, _ = plan_all(poster, articles[count:])
 
-            delivered = deliver_all(env, poster.ledger, ids, sandbox, timeout)
+            burst, steady = deliver_all(env, poster.ledger, ids, extra, interval, sandbox, timeout)
+            after = baseline(base_url, token, texts, env.prefix + "-after")
     finally:
         sandbox.stop()
         os.environ.pop(TOKEN_ENV, None)
-
-    d = delivered.phase
-    rows = [
-        [base.name, f"{base.count}", f"{base.seconds:.2f}", f"{base.rate:,.0f}", "1.00", "", ""],
-        [planned.name, f"{planned.count}", f"{planned.seconds:.2f}", f"{planned.rate:,.0f}",
-         f"{planned.rate / base.rate:.2f}", "", ""],
-        [d.name, f"{d.count}", f"{d.seconds:.2f}", f"{d.rate:,.1f}", f"{d.rate / base.rate:.2f}",
-         f"{median(delivered.lags):.2f}", f"{percentile(delivered.lags, 99):.2f}"],
-    ]  # fmt: skip
-    print(f"posts: {count} (articles {count}, channels {len(LANGUAGES)}, one Mastodon sandbox)")
-    print(table(rows, ["phase", "n", "seconds", "per s", "x bare", "lag p50 s", "lag p99 s"]))
-    print(f"plan rate: {spread(each)}; {budget_note}")
-    print(
-        f"delivery: first post sent {delivered.first_sent:.2f}s after the due time; "
-        f"sandbox received {delivered.sandbox_posts} statuses for {d.count} sent posts"
-        + ("" if delivered.complete else f"; INCOMPLETE after {timeout:.0f}s")
-    )
-    depths = delivered.queue_depths
-    if depths:
-        idle = sum(1 for n in depths if n == 0) / len(depths)
-        print(
-            f"deliver queue while sending: empty in {idle:.0%} of {len(depths)} samples, "
-            f"mean {sum(depths) / len(depths):.1f}, max {max(depths)} messages "
-            f"(dispatch_due releases at most 200 posts per beat tick, every 2 s)"
-        )
-    print(
-        "lag = sent_at - due_at (sent_at: when the deliver task started); all posts due at "
-        "one instant, so lag grows with the backlog; x bare = per s / bare loop per s"
-    )
-    if not math.isfinite(d.rate) or not delivered.complete:
+    ok = report(count, (before, after), planned, each, budget_note, burst, steady, interval)
+    if not ok or not math.isfinite(burst.phase.rate):
         sys.exit(1)
 
 
@@ -356,15 +428,21 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--posts", type=int, default=5000, help="articles to plan and deliver")
     parser.add_argument(
+        "--spread", type=int, default=600, help="posts then delivered at spread-out due times"
+    )
+    parser.add_argument(
+        "--interval", type=float, default=0.05, help="seconds between spread-out due times"
+    )
+    parser.add_argument(
         "--timeout",
         type=float,
         default=DELIVERY_TIMEOUT,
-        help="seconds allowed for the delivery phase",
+        help="seconds allowed for each delivery phase",
     )
     args = parser.parse_args(argv if argv is not None else [])
-    if args.posts < 1:
-        parser.error("--posts must be at least 1")
-    run(args.posts, args.timeout)
+    if args.posts < 10 or args.spread < 1 or args.interval <= 0:
+        parser.error("--posts must be at least 10, --spread at least 1, --interval positive")
+    run(args.posts, args.spread, args.interval, args.timeout)
 
 
 if __name__ == "__main__":

@@ -184,6 +184,21 @@ class Keys:
         """Sorted set: due times of posts planned or sent on one channel."""
         return self._k("channel-planned", channel)
 
+    def channel_taken(self, channel: str) -> str:
+        """Sorted set: stretches of time a channel's schedule is known to leave no room in
+        (member: start, score: end, Unix seconds)."""
+        return self._k("channel-taken", channel)
+
+    def channel_taken_meta(self, channel: str) -> str:
+        """Hash: the rules the taken stretches were learnt under, and a generation moved on
+        by every freed instant."""
+        return self._k("channel-taken-meta", channel)
+
+    def channel_freed(self, channel: str) -> str:
+        """List: due times a moved or cancelled post left on a channel, not yet forgotten in
+        its taken stretches."""
+        return self._k("channel-freed", channel)
+
     def media(self, url_digest: str) -> str:
         """Hash: a fetched lead image (bytes, type, size), by digest of its URL."""
         return self._k("media", url_digest)

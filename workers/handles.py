@@ -1,7 +1,7 @@
 """Every Celery task by name, queue and arguments, in one place: typed handles for callers.
 
-Callers send a task with ``DELIVER.send(app, post_id)`` instead of
-``app.send_task("syndication.deliver", (post_id,))``: the name cannot be mistyped and mypy
+Callers send a task with ``DELIVER.send(app, post_ids)`` instead of
+``app.send_task("syndication.deliver", (post_ids,))``: the name cannot be mistyped and mypy
 checks the arguments. Importing this module imports no Celery (the CLI starts fast); the task
 bodies in :mod:`workers.tasks` are registered under the same names, and a test checks that the
 two agree, argument names included.
@@ -75,7 +75,7 @@ INDEXNOW = Handle[[]]("syndication.indexnow", "deliver")
 PLAN_POSTS = Handle[[]]("syndication.plan_posts", "deliver")
 SYNC_POSTS = Handle[[]]("syndication.sync_posts", "deliver")
 DISPATCH_DUE = Handle[[]]("syndication.dispatch_due", "deliver")
-DELIVER = Handle[[str]]("syndication.deliver", "deliver", ("post_id",))
+DELIVER = Handle[[list[str]]]("syndication.deliver", "deliver", ("post_ids",))
 RECONCILE = Handle[[str]]("syndication.reconcile", "deliver", ("post_id",))
 FEDERATE = Handle[[]]("syndication.federate", "deliver")
 DELIVER_ACTIVITY = Handle[[str]]("syndication.deliver_activity", "deliver", ("delivery_id",))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 import structlog
@@ -44,11 +44,17 @@ from workers.handles import (
 )
 from workers.runtime import runtime
 
+if TYPE_CHECKING:
+    from syndication.posts.sender import Delivery
+
 log = structlog.get_logger(__name__)
 
 # A feed that has been quiet renders as soon as its event is applied (the leading edge); a
 # busy one renders at most once per this many seconds, whatever the burst.
 RENDER_INTERVAL = 0.2
+# A deliver message stops taking its posts after this long and hands the rest to a new message
+# (well inside the task time limit; their due entries would bring them back anyway).
+DELIVER_BUDGET = 30.0
 _REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
 
 # The task that works off each stage's work list.
@@ -340,8 +346,11 @@ def dispatch_due(self: Task) -> dict[str, object]:
     now = time.time()
     report = runtime(self.app).posts.dispatcher.tick(
         now,
-        deliver=lambda post_id: DELIVER.send(self.app, post_id),
+        deliver=lambda post_ids: DELIVER.send(self.app, post_ids),
         reconcile=lambda post_id: RECONCILE.send(self.app, post_id),
+        deliver_at=lambda post_ids, at: DELIVER.send_later(
+            self.app, max(0.0, at - time.time()), post_ids
+        ),
     )
     nudged = nudge_owed(self.app, now)
     activities = dispatch_activities(self.app, now)
@@ -353,6 +362,20 @@ def dispatch_due(self: Task) -> dict[str, object]:
     }
 
 
+def _count(app: Celery, sent: Delivery) -> None:
+    """Metrics of one send; nudge the sync an update or retraction during the send owes."""
+    post = sent.post  # as claimed: None when another sender had it or it was settled
+    if post is not None:
+        metrics.DELIVERY_SECONDS.labels(post.platform).observe(time.time() - sent.claimed_at)
+        metrics.POSTS.labels(post.platform, sent.status).inc()
+        if sent.status == "sent":
+            metrics.DELIVERY_LAG_SECONDS.labels(post.platform).observe(
+                max(0.0, sent.claimed_at - post.due_at)
+            )
+    if sent.owes_sync:
+        SYNC_POSTS.send(app)
+
+
 @shared_task(
     bind=True,
     name=DELIVER.name,
@@ -360,22 +383,21 @@ def dispatch_due(self: Task) -> dict[str, object]:
     retry_backoff=True,
     max_retries=10,
 )
-def deliver(self: Task, post_id: str) -> dict[str, object]:
-    """Claim one post and send it once; rate limits and outages reschedule it."""
+def deliver(self: Task, post_ids: list[str]) -> dict[str, object]:
+    """Claim each post and send it once, one after the other; rate limits and outages
+    reschedule a post. Past DELIVER_BUDGET the rest go on in a new message."""
+    ids = [post_ids] if isinstance(post_ids, str) else post_ids  # a message of one post_id
     rt = runtime(self.app)
-    started = time.time()
-    status = rt.posts.sender.deliver(post_id, rt.consumer_name, started)
-    post = rt.posts.ledger.get(post_id)
-    if post is not None and status in ("sent", "failed", "uncertain", "planned"):
-        metrics.DELIVERY_SECONDS.labels(post.platform).observe(time.time() - started)
-        metrics.POSTS.labels(post.platform, status).inc()
-        if status == "sent":
-            metrics.DELIVERY_LAG_SECONDS.labels(post.platform).observe(
-                max(0.0, started - post.due_at)
-            )
-    if post is not None and post.needs_sync:
-        SYNC_POSTS.send(self.app)  # an update or retraction arrived during the send
-    return {"post": post_id, "status": status}
+    until = time.monotonic() + DELIVER_BUDGET
+    statuses: dict[str, str] = {}
+    done = 0
+    sending = rt.posts.sender.send_all(ids, rt.consumer_name, until=until, only_due=True)
+    for post_id, sent in sending:
+        statuses[post_id], done = sent.status, done + 1
+        _count(self.app, sent)
+    if done < len(ids):
+        DELIVER.send(self.app, ids[done:])
+    return {"posts": statuses}
 
 
 @shared_task(bind=True, name=RECONCILE.name)

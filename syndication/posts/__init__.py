@@ -4,7 +4,9 @@
 :class:`Planner` (the ``plan`` work list), the :class:`Sender` (claims and sends, reconciles
 the unknown), the :class:`Syncer` (edits and deletes, the ``sync`` work list) and the
 :class:`Dispatcher` (due posts to senders). Pure rules live beside them: routing, scheduling,
-fitting, templating and :func:`~syndication.posts.decide.decide`.
+fitting, templating and :func:`~syndication.posts.decide.decide`; the planner's search reads
+each channel's schedule state through :mod:`~syndication.posts.calendar`, whose cost per post
+does not grow with what is already planned.
 """
 
 from __future__ import annotations

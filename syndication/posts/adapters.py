@@ -7,6 +7,7 @@ for a mounted secret when ``NAME`` is unset); they go to the adapter and nowhere
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping
 
 from syndication.config.channels import ChannelConfig
@@ -18,6 +19,8 @@ from syndication.posts.ledger import Ledger
 __all__ = ["AdapterMaker", "Adapters", "credentials_for", "default_adapter"]
 
 AdapterMaker = Callable[[ChannelConfig], Platform]
+# How long a process trusts the instance text limits it read (Redis keeps them for a day).
+_LIMITS_MEMO_SECONDS = 60.0
 
 
 def credentials_for(
@@ -62,19 +65,36 @@ class Adapters:
         self.ledger = ledger
         self.make = make
         self._built: dict[str, Platform] = {}
+        # The same config object asks again on every send: remember its key by identity
+        # (holding the object keeps its id from being reused).
+        self._keys: dict[int, tuple[ChannelConfig, str]] = {}
+        self._limits: dict[str, tuple[float, tuple[int, int]]] = {}
 
     def for_channel(self, channel: ChannelConfig) -> Platform:
-        """The channel's adapter (built on first use)."""
-        key = channel.model_dump_json()
-        adapter = self._built.get(key)
+        """The channel's adapter (built on first use; a changed config builds a new one)."""
+        known = self._keys.get(id(channel))
+        if known is None or known[0] is not channel:
+            known = self._keys[id(channel)] = (channel, channel.model_dump_json())
+        adapter = self._built.get(known[1])
         if adapter is None:
-            adapter = self._built[key] = self.make(channel)
+            adapter = self._built[known[1]] = self.make(channel)
         return adapter
 
     def text_limits(self, channel: ChannelConfig) -> tuple[int, int] | None:
-        """Mastodon: the instance's limits (``/api/v2/instance``), cached for a day."""
+        """Mastodon: the instance's limits (``/api/v2/instance``), cached for a day in Redis
+        and for a minute in this process."""
         if channel.platform != "mastodon":
             return None
+        now = time.monotonic()
+        seen = self._limits.get(channel.name)
+        if seen is not None and now - seen[0] < _LIMITS_MEMO_SECONDS:
+            return seen[1]
+        limits = self._read_text_limits(channel)
+        if limits is not None:
+            self._limits[channel.name] = (now, limits)
+        return limits
+
+    def _read_text_limits(self, channel: ChannelConfig) -> tuple[int, int] | None:
         cached = self.ledger.text_limits(channel.name)
         if cached is not None:
             return cached

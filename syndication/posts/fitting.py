@@ -170,9 +170,15 @@ def measure(text: str, rules: TextRules) -> int:
 
 def fits(text: str, rules: TextRules) -> bool:
     """True when ``text`` is within every limit of ``rules``."""
+    return _fitting_length(text, rules) is not None
+
+
+def _fitting_length(text: str, rules: TextRules) -> int | None:
+    """The measured length of ``text`` when it is within every limit of ``rules``."""
     if rules.max_bytes is not None and len(text.encode()) > rules.max_bytes:
-        return False
-    return measure(text, rules) <= rules.max_length
+        return None
+    length = measure(text, rules)
+    return length if length <= rules.max_length else None
 
 
 @dataclass(frozen=True)
@@ -346,12 +352,14 @@ def fit_text(text: str, rules: TextRules) -> FittedText:
     # Measuring a long text the X way is slow; skip what cannot fit by a cheap lower bound.
     hopeless = _min_length(prose) > rules.max_length
     if not hopeless:
-        if fits(text, rules):
-            return FittedText(text, measure(text, rules), truncated=False)
+        length = _fitting_length(text, rules)
+        if length is not None:
+            return FittedText(text, length, truncated=False)
         for keep in range(len(trailing) - 1, -1, -1):
             shorter = _without(text, trailing[keep:])
-            if fits(shorter, rules):
-                return FittedText(shorter, measure(shorter, rules), truncated=True)
+            length = _fitting_length(shorter, rules)
+            if length is not None:
+                return FittedText(shorter, length, truncated=True)
     cutter = _Cutter(prose)
     graphemes, words = cutter.boundaries(rules.max_length)
     by_grapheme = _best(cutter, graphemes, rules)

@@ -14,7 +14,8 @@ text went out or was last edited in); what it should show by ``article_version``
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from redis.lock import Lock
 from redis.typing import EncodableT, FieldT
@@ -23,16 +24,32 @@ from syndication.errors import StoreError
 from syndication.posts.post import (
     OPEN,
     SETTLING,
+    Claim,
     Post,
     PostStatus,
     entry,
     post_id_for,
     text_value,
 )
-from syndication.posts.scripts import CLAIM, CREATE, TRANSITION, UPDATE
-from syndication.store import Store, members, scores, text_of
+from syndication.posts.scripts import CLAIM, CREATE, TRANSITION, UPDATE, Call, run_scripts
+from syndication.store import Store, members, pairs, text_of
 
-__all__ = ["OPEN", "SETTLING", "Ledger", "Post", "PostStatus", "post_id_for"]
+__all__ = [
+    "MOVED",
+    "OPEN",
+    "SETTLING",
+    "Claim",
+    "Ledger",
+    "Post",
+    "PostStatus",
+    "Rate",
+    "post_id_for",
+]
+
+# What the transition script answers when it moved the post (``ok:sync``: and it owes a sync).
+MOVED = ("ok", "ok:sync")
+# Rate-limit headers a send saw: (limit, remaining, reset_at), each None when not given.
+Rate = tuple[int | None, int | None, float | None]
 
 
 class Ledger:
@@ -75,6 +92,21 @@ class Ledger:
         pairs = zip(replies[::2], replies[1::2], strict=True)
         return [Post.from_hash(d, h) for d, h in pairs if d]
 
+    def lookup(
+        self, post_ids: Sequence[str], deliveries: Sequence[tuple[str, str]]
+    ) -> tuple[list[Post | None], list[str | None]]:
+        """Posts (``None`` where there is none, history not read) and the owners of
+        ``(story_id, channel)`` delivery keys, in one round trip."""
+        pipe = self.r.pipeline(transaction=False)
+        for pid in post_ids:
+            pipe.hgetall(self.keys.post(pid))
+        for story_id, channel in deliveries:
+            pipe.get(self.keys.delivery(story_id, channel))
+        replies = pipe.execute()
+        posts = [Post.from_hash(d) if d else None for d in replies[: len(post_ids)]]
+        owners = [text_of(v) or None for v in replies[len(post_ids) :]]
+        return posts, owners
+
     def all_ids(self, limit: int = 1000, offset: int = 0) -> list[str]:
         """Post ids, newest first."""
         return members(self.r.zrevrange(self.keys.posts, offset, offset + limit - 1))
@@ -89,20 +121,28 @@ class Ledger:
         value = self.r.get(self.keys.delivery(story_id, channel))
         return text_of(value) or None
 
-    def channel_times(self, channel: str, since: float) -> list[float]:
-        """Due times of posts planned or sent on a channel since ``since``."""
-        return scores(
-            self.r.zrangebyscore(self.keys.channel_planned(channel), since, "+inf", withscores=True)
-        )
+    def due_ids(self, now: float, limit: int = 200, offset: int = 0) -> list[str]:
+        """Posts whose time has come, earliest first (skipping the first ``offset``)."""
+        return members(self.r.zrangebyscore(self.keys.due, "-inf", now, start=offset, num=limit))
 
     def queued_at(self, post_id: str) -> float | None:
         """When a post is due in the due set, or ``None`` when it is not waiting there."""
         score = self.r.zscore(self.keys.due, post_id)
         return None if score is None else float(score)
 
-    def due_ids(self, now: float, limit: int = 200) -> list[str]:
-        """Posts whose time has come."""
-        return members(self.r.zrangebyscore(self.keys.due, "-inf", now, start=0, num=limit))
+    def due_soon(self, after: float, until: float, limit: int = 200) -> list[tuple[str, float]]:
+        """Posts due in ``(after, until]`` with their due times, earliest first."""
+        reply = self.r.zrangebyscore(
+            self.keys.due, f"({after!r}", until, start=0, num=limit, withscores=True
+        )
+        return pairs(reply)
+
+    def channels_of(self, post_ids: Sequence[str]) -> list[str]:
+        """The channel of each post (``""`` for a missing one), in one round trip."""
+        pipe = self.r.pipeline(transaction=False)
+        for pid in post_ids:
+            pipe.hget(self.keys.post(pid), "channel")
+        return [text_of(c) for c in pipe.execute()]
 
     def expired_leases(self, now: float, limit: int = 100) -> list[str]:
         """Posts left in ``sending`` past their lease (their sender died)."""
@@ -118,40 +158,38 @@ class Ledger:
         return out
 
     # --- writing -------------------------------------------------------------------------
-    def create(self, post: Post, *, enqueue: bool) -> bool:
+    def create(self, post: Post, *, enqueue: bool, also: Call | None = None) -> bool:
         """Record a new post if its delivery key is free; False when another post has it.
 
         ``enqueue`` puts it in the due set at once (False while it awaits approval). The
         delivery key, the post, its history, the counts and the indexes are written in one
-        script, so a crash never leaves half a post.
+        script, so a crash never leaves half a post. ``also`` is another script call sent in
+        the same round trip, after it (the planner's calendar records what it learnt).
         """
         k = self.keys
         fields: list[str] = []
         for name, value in post.to_hash().items():
             fields += [name, value]
-        result = text_of(
-            self._create(
-                keys=[
-                    k.post(post.id),
-                    k.post_history(post.id),
-                    k.post_counts,
-                    k.delivery(post.story_id, post.channel),
-                    k.posts,
-                    k.article_posts(post.article_id),
-                    k.channel_planned(post.channel),
-                    k.due,
-                ],
-                args=[
-                    post.id,
-                    repr(post.created_at),
-                    repr(post.due_at),
-                    "1" if enqueue else "0",
-                    entry(post.created_at, post.status.value, "planned"),
-                    *fields,
-                ],
-            )
-        )
-        return result in ("created", "exists")
+        keys = [
+            k.post(post.id),
+            k.post_history(post.id),
+            k.post_counts,
+            k.delivery(post.story_id, post.channel),
+            k.posts,
+            k.article_posts(post.article_id),
+            k.channel_planned(post.channel),
+            k.due,
+        ]
+        args = [
+            post.id,
+            repr(post.created_at),
+            repr(post.due_at),
+            "1" if enqueue else "0",
+            entry(post.created_at, post.status.value, "planned"),
+            *fields,
+        ]
+        calls = [(self._create, keys, args), *([also] if also else [])]
+        return text_of(run_scripts(self.r, *calls)[0]) in ("created", "exists")
 
     def update(self, post_id: str, now: float, note: str, /, **fields: object) -> bool:
         """Set fields of a post (never its status) and note why in its history.
@@ -196,12 +234,88 @@ class Ledger:
         ``planned`` takes it out of the due set; a move to ``sent`` that leaves the platform
         behind the wanted state records the sync it owes.
         """
+        return self._move(post_id, expected, new, now, note, due_at, None, None, fields) in MOVED
+
+    def move(
+        self,
+        post_id: str,
+        expected: PostStatus | Iterable[PostStatus] | None,
+        new: PostStatus,
+        now: float,
+        note: str,
+        *,
+        due_at: float | None = None,
+        on_channel: str | None = None,
+        rate: Rate | None = None,
+        fields: Mapping[str, object] | None = None,
+    ) -> str:
+        """:meth:`transition`, saying what the script did: ``ok``, ``ok:sync`` (a sent post
+        now owes a sync) or the status that refused the move.
+
+        ``on_channel`` (the post's channel, when the caller knows it) saves a read; ``rate``
+        records the rate-limit headers a send saw, in the same step as its outcome.
+        """
+        return self._move(post_id, expected, new, now, note, due_at, on_channel, rate, fields or {})
+
+    def move_then_claim(
+        self,
+        post_id: str,
+        expected: PostStatus | Iterable[PostStatus] | None,
+        new: PostStatus,
+        now: float,
+        note: str,
+        *,
+        claim: Claim,
+        on_channel: str | None = None,
+        rate: Rate | None = None,
+        fields: Mapping[str, object] | None = None,
+    ) -> tuple[str, tuple[str, Post | None]]:
+        """:meth:`move` one post and :meth:`take` the next, in one round trip (each script
+        still atomic on its own, the move first): how a sender working through a batch
+        records one outcome and claims the next post."""
+        moved, taken = run_scripts(
+            self.r,
+            self._move_call(
+                post_id, expected, new, now, note, None, on_channel, rate, fields or {}
+            ),
+            self._take_call(claim),
+        )
+        return text_of(moved), self._taken(taken)
+
+    def _move(
+        self,
+        post_id: str,
+        expected: PostStatus | Iterable[PostStatus] | None,
+        new: PostStatus,
+        now: float,
+        note: str,
+        due_at: float | None,
+        on_channel: str | None,
+        rate: Rate | None,
+        fields: Mapping[str, object],
+    ) -> str:
+        call = self._move_call(post_id, expected, new, now, note, due_at, on_channel, rate, fields)
+        return text_of(run_scripts(self.r, call)[0])
+
+    def _move_call(
+        self,
+        post_id: str,
+        expected: PostStatus | Iterable[PostStatus] | None,
+        new: PostStatus,
+        now: float,
+        note: str,
+        due_at: float | None,
+        on_channel: str | None,
+        rate: Rate | None,
+        fields: Mapping[str, object],
+    ) -> Call:
         if expected is None:
             wanted = "*"
         elif isinstance(expected, PostStatus):
             wanted = expected.value
         else:
             wanted = ",".join(s.value for s in expected)
+        limit, remaining, reset_at = rate or (None, None, None)
         args: list[str] = [
             post_id,
             wanted,
@@ -209,41 +323,61 @@ class Ledger:
             repr(now),
             entry(now, new.value, note),
             "" if due_at is None else repr(due_at),
+            *("" if v is None else str(v) for v in (limit, remaining, reset_at)),
         ]
         for name, value in fields.items():
             args += [name, text_value(value)]
         post = self.keys.post(post_id)
-        channel = text_of(self.r.hget(post, "channel"))
+        channel = on_channel or text_of(self.r.hget(post, "channel"))
         k = self.keys
-        result = self._transition(
-            keys=[
-                post,
-                k.post_history(post_id),
-                k.post_counts,
-                k.due,
-                k.leases,
-                k.channel_planned(channel),
-                k.owed("sync"),
-                k.owed_generations("sync"),
-            ],
-            args=args,
-        )
-        return text_of(result) == "ok"
+        keys = [
+            post,
+            k.post_history(post_id),
+            k.post_counts,
+            k.due,
+            k.leases,
+            k.channel_planned(channel),
+            k.owed("sync"),
+            k.owed_generations("sync"),
+            k.channel_freed(channel),
+            k.channel_taken_meta(channel),
+            k.channel_rate(channel),
+        ]
+        return self._transition, keys, args
+
+    def take(self, post_id: str, owner: str, now: float, lease: float) -> tuple[str, Post | None]:
+        """Move a planned post to ``sending`` and read it, in one step: ``("claimed", post)``,
+        or the status it was in and ``None``."""
+        return self.claim_post(Claim(post_id, owner, now, lease))
+
+    def claim_post(self, claim: Claim) -> tuple[str, Post | None]:
+        """:meth:`take`, with everything a claim may say (such as the latest due time)."""
+        return self._taken(run_scripts(self.r, self._take_call(claim))[0])
+
+    def _take_call(self, claim: Claim) -> Call:
+        k, pid, now = self.keys, claim.post_id, claim.now
+        keys = [k.post(pid), k.post_history(pid), k.post_counts, k.due, k.leases]
+        args = [
+            pid,
+            claim.owner,
+            repr(now),
+            repr(now + claim.lease),
+            entry(now, "sending", f"claimed by {claim.owner}"),
+            "" if claim.due_by is None else repr(claim.due_by),
+        ]
+        return self._claim, keys, args
+
+    @staticmethod
+    def _taken(reply: Any) -> tuple[str, Post | None]:
+        status = text_of(reply[0])
+        if status != "claimed":
+            return status, None
+        flat = reply[1]
+        return status, Post.from_hash(dict(zip(flat[::2], flat[1::2], strict=True)))
 
     def claim(self, post_id: str, owner: str, now: float, lease: float) -> str:
         """Move a planned post to ``sending``; returns ``claimed`` or the status it was in."""
-        k = self.keys
-        result = self._claim(
-            keys=[k.post(post_id), k.post_history(post_id), k.post_counts, k.due, k.leases],
-            args=[
-                post_id,
-                owner,
-                repr(now),
-                repr(now + lease),
-                entry(now, "sending", f"claimed by {owner}"),
-            ],
-        )
-        return text_of(result)
+        return self.take(post_id, owner, now, lease)[0]
 
     def schedule(
         self, post_id: str, due_at: float, now: float, note: str, /, **fields: object
@@ -271,7 +405,18 @@ class Ledger:
 
     def defer(self, post_id: str, until: float) -> bool:
         """Move a post still in the due set to ``until`` (only if it is there)."""
-        return bool(self.r.zadd(self.keys.due, {post_id: until}, xx=True))
+        return self.defer_many([post_id], until) == 1
+
+    def defer_many(self, post_ids: Sequence[str], until: float) -> int:
+        """Move the posts still in the due set to ``until``, in one command."""
+        return self.defer_each(dict.fromkeys(post_ids, until))
+
+    def defer_each(self, until: Mapping[str, float]) -> int:
+        """Move each post still in the due set to its own time, in one command."""
+        if not until:
+            return 0
+        # XX: a post claimed meanwhile (out of the due set) is not put back. CH: count them.
+        return int(self.r.zadd(self.keys.due, dict(until), xx=True, ch=True) or 0)
 
     def drop_lease(self, post_id: str) -> None:
         """Forget the lease of a post that is no longer being sent."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import structlog
 
@@ -21,12 +21,14 @@ from syndication.config.channels import ChannelConfig
 from syndication.errors import SyndicationError
 from syndication.events import Article
 from syndication.posts.adapters import Adapters
+from syndication.posts.calendar import Calendars
 from syndication.posts.decide import Decision, Situation, decide, decide_retraction, story_for
 from syndication.posts.fitting import FittingError, fit_text, rules_for
 from syndication.posts.images import LeadImages, MediaError
 from syndication.posts.ledger import Ledger, Post, PostStatus, post_id_for
 from syndication.posts.routing import route_article
-from syndication.posts.scheduling import budget_for, due_time
+from syndication.posts.scheduling import budget_for, find_due
+from syndication.posts.scripts import Call
 from syndication.posts.templating import add_utm, render_post_text
 from syndication.store import Store
 from syndication.worklist import WorkList
@@ -89,6 +91,7 @@ class Planner:
         self.images = images
         self.channels = {c.name: c for c in config.channels}
         self.work = WorkList(store, "plan")
+        self.calendars = Calendars(store.r, store.keys)
 
     # --- the work list -------------------------------------------------------------------
     def run(self, *, budget: float = 10.0, batch: int = 50) -> PlanReport:
@@ -141,13 +144,32 @@ class Planner:
             owner = self.ledger.delivery_owner(story_for(channel, article), channel.name)
         return Situation(routed=routed, post=post, owner=owner)
 
+    def situations(self, article: Article, routed: set[str]) -> list[Situation]:
+        """What the ledger knows about ``article`` on every channel, in one round trip."""
+        channels = self.config.channels
+        wanted = [c for c in channels if c.name in routed]
+        posts, owners = self.ledger.lookup(
+            [post_id_for(c.name, article.id) for c in channels],
+            [(story_for(c, article), c.name) for c in wanted],
+        )
+        owner_of = dict(zip((c.name for c in wanted), owners, strict=True))
+        return [
+            Situation(
+                routed=c.name in routed,
+                post=post,
+                owner=owner_of.get(c.name) if post is None else None,
+            )
+            for c, post in zip(channels, posts, strict=True)
+        ]
+
     def plan(self, article: Article, now: float, *, backfill: bool = False) -> list[Decision]:
         """Plan (or re-plan) the posts of a live article on every channel."""
         routed = set(route_article(article, self.config.routing, self.channels))
         when = datetime.fromtimestamp(now, UTC)
         decisions = []
-        for channel in self.config.channels:
-            situation = self.situation(channel, article, channel.name in routed)
+        for channel, situation in zip(
+            self.config.channels, self.situations(article, routed), strict=True
+        ):
             if backfill:
                 situation = Situation(situation.routed, situation.post, situation.owner, True)
             decision = decide(channel, article, situation, when)
@@ -190,7 +212,7 @@ class Planner:
             except MediaError as exc:
                 image_note = f"image skipped at planning: {exc}"
         with self.ledger.channel_lock(channel.name):
-            due = self._due(channel, article, datetime.fromtimestamp(now, UTC))
+            due, learnt = self._due(channel, article, datetime.fromtimestamp(now, UTC))
             post = Post(
                 id=post_id,
                 channel=channel.name,
@@ -212,7 +234,9 @@ class Planner:
                 approved=not channel.schedule.approval,
                 article_version=article.version.timestamp(),
             )
-            if not self.ledger.create(post, enqueue=post.approved):
+            # What the search learnt goes with the post, in one round trip (learning it
+            # before the post exists would be as true: adding a post never frees an instant).
+            if not self.ledger.create(post, enqueue=post.approved, also=learnt):
                 return Decision(channel.name, "skipped", "story already posted here")
         if image_note:
             self.ledger.update(post_id, now, image_note)
@@ -232,21 +256,23 @@ class Planner:
         reason = "awaiting approval" if not post.approved else "scheduled"
         return Decision(channel.name, "planned", reason, post_id, due)
 
-    def _due(self, channel: ChannelConfig, article: Article, when: datetime) -> float:
-        since = (when - timedelta(days=2)).timestamp()
-        planned = [
-            datetime.fromtimestamp(t, UTC) for t in self.ledger.channel_times(channel.name, since)
-        ]
-        remaining, reset_at = self.ledger.rate(channel.name)
-        # Posts planned for later count against the quota too: a burst planned now must not
-        # put more than the platform allows into any window ahead.
+    def _due(
+        self, channel: ChannelConfig, article: Article, when: datetime
+    ) -> tuple[float, Call | None]:
+        quota = budget_for(channel.platform)
+        calendar, rate = self.calendars.open(
+            channel.name, channel.schedule, quota, when.timestamp()
+        )
+        # The channel's posts planned for later count against the quota too (the calendar
+        # answers for them): a burst planned now must not put more than the platform allows
+        # into any window ahead.
         budget = budget_for(
             channel.platform,
-            planned,
-            reset_at=datetime.fromtimestamp(reset_at, UTC) if reset_at else None,
-            remaining=remaining,
+            reset_at=datetime.fromtimestamp(rate.reset_at, UTC) if rate.reset_at else None,
+            remaining=rate.remaining,
         )
-        return due_time(channel.schedule, article.published_at, planned, when, budget).timestamp()
+        due = find_due(channel.schedule, article.published_at, when, calendar, budget)
+        return due.at.timestamp(), calendar.learning(due.taken)
 
     # --- retraction ----------------------------------------------------------------------
     def retract(self, article_id: str, now: float) -> list[Decision]:

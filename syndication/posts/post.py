@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from syndication.store import decode_map, text_of
 
-__all__ = ["OPEN", "SETTLING", "Post", "PostStatus", "entry", "post_id_for", "text_value"]
+__all__ = ["OPEN", "SETTLING", "Claim", "Post", "PostStatus", "entry", "post_id_for", "text_value"]
 
 
 class PostStatus(StrEnum):
@@ -140,6 +140,18 @@ class Post:
         return self.status == PostStatus.SENT and (
             self.delete_requested or self.article_version > self.sent_version
         )
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A sender's claim on a post: who, when, for how long."""
+
+    post_id: str
+    owner: str
+    now: float
+    lease: float
+    # Refuse a post due later than this (one moved later since its message was released).
+    due_by: float | None = None
 
 
 def post_id_for(channel: str, article_id: str) -> str:

@@ -1,6 +1,6 @@
 """When a post is due: the scheduling policy of a channel (pure).
 
-:func:`due_time` returns the earliest instant, at or after both ``now`` and the article's
+:func:`find_due` returns the earliest instant, at or after both ``now`` and the article's
 publication plus the channel's delay, that satisfies every rule of the channel's
 :class:`~syndication.config.channels.ScheduleConfig` and the platform's quota:
 
@@ -12,15 +12,28 @@ publication plus the channel's delay, that satisfies every rule of the channel's
 - within the platform's quota (:class:`Budget`), so a burst is spread before a 429 comes.
 
 The search moves a candidate instant forward, rule by rule, until one pass moves it no more.
-Every move is strictly forward and the search stops :data:`HORIZON` ahead, so it always ends.
+Every move skips only instants that break a rule, so the result is the earliest instant that
+breaks none; every move is strictly forward and the search stops :data:`HORIZON` ahead, so it
+always ends.
+
+The channel's posts are read through a :class:`ScheduleState`, whose questions each cost a
+bisection (or one sorted-set command): the posts within ``min_spacing`` of the candidate,
+how many fall on its local day, in a quota window or in a slot, and whether the candidate lies
+in a stretch already known to be taken. That last one is what keeps planning flat under a
+backlog: each search reports the stretch it proved taken (:attr:`Due.taken`), and since adding
+posts never frees an instant, the planner keeps those stretches until a post near them is
+moved or cancelled (:mod:`syndication.posts.calendar`). :func:`due_time` is the same search over
+a plain list of times.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from syndication.config.channels import ScheduleConfig
@@ -29,15 +42,26 @@ from syndication.platforms.facts import FACTS
 __all__ = [
     "HORIZON",
     "Budget",
+    "Due",
+    "ScheduleState",
     "SchedulingError",
+    "SortedTimes",
+    "Window",
     "budget_for",
+    "day_bounds",
     "due_time",
+    "find_due",
     "local_day",
+    "rules_fingerprint",
+    "taken_radius",
 ]
 
 # How far ahead the search may look before it declares the schedule unsatisfiable.
 HORIZON = timedelta(days=400)
 _MAX_STEPS = 200_000
+# Datetimes have microsecond resolution: the open interval (a, b) is [a + _TICK, b).
+_TICK = timedelta(microseconds=1)
+_ASK_TAKEN_EVERY = 4
 
 
 class SchedulingError(ValueError):
@@ -48,10 +72,10 @@ class SchedulingError(ValueError):
 class Budget:
     """A platform quota: at most ``max_posts`` in any ``window_seconds``.
 
-    ``used_times`` are the account's posts sent or planned (across all its channels).
-    ``reset_at`` and ``remaining`` come from the last rate-limit headers seen: until
-    ``reset_at`` at most ``remaining`` more posts may go out, counting those already planned
-    from ``now`` on.
+    ``used_times`` are the posts that count against it (for :func:`due_time`; the planner
+    counts the channel's :class:`ScheduleState` instead). ``reset_at`` and ``remaining`` come
+    from the last rate-limit headers seen: until ``reset_at`` at most ``remaining`` more posts
+    may go out, counting those already planned from ``now`` on.
     """
 
     window_seconds: float
@@ -80,9 +104,100 @@ def budget_for(
     return Budget(quota.window_seconds, quota.posts, tuple(used_times), reset_at, remaining)
 
 
+@dataclass(frozen=True)
+class Window:
+    """The posts around a candidate ``t``, for ``lo <= t < hi``: how many fall in
+    ``[lo, hi)``, how many of them after ``t``, and the earliest of them."""
+
+    total: int
+    after: int
+    first: datetime | None
+
+
+class ScheduleState(Protocol):
+    """What the search may ask about one channel's planned (or sent) posts; times are UTC."""
+
+    def count(self, lo: datetime, hi: datetime) -> int:
+        """How many posts fall in ``[lo, hi)``."""
+
+    def between(self, lo: datetime, hi: datetime) -> Sequence[datetime]:
+        """The posts in ``[lo, hi)``, earliest first."""
+
+    def first_in(self, lo: datetime, hi: datetime) -> datetime | None:
+        """The earliest post in ``[lo, hi)``."""
+
+    def last_in(self, lo: datetime, hi: datetime) -> datetime | None:
+        """The latest post in ``[lo, hi)``."""
+
+    def window(self, lo: datetime, t: datetime, hi: datetime) -> Window:
+        """What a quota window check needs, asked at once: see :class:`Window`."""
+
+    def taken_until(self, t: datetime) -> datetime | None:
+        """When ``t`` lies in a stretch already known to break a rule: the stretch's end."""
+
+
+class SortedTimes:
+    """A :class:`ScheduleState` over a list of times (bisection; no stretch is known taken)."""
+
+    def __init__(self, times: Iterable[datetime], name: str = "planned") -> None:
+        self.times = sorted(_aware(t, name) for t in times)
+
+    def count(self, lo: datetime, hi: datetime) -> int:
+        """How many times fall in ``[lo, hi)``."""
+        return max(0, bisect.bisect_left(self.times, hi) - bisect.bisect_left(self.times, lo))
+
+    def between(self, lo: datetime, hi: datetime) -> Sequence[datetime]:
+        """The times in ``[lo, hi)``, earliest first."""
+        return self.times[bisect.bisect_left(self.times, lo) : bisect.bisect_left(self.times, hi)]
+
+    def first_in(self, lo: datetime, hi: datetime) -> datetime | None:
+        """The earliest time in ``[lo, hi)``."""
+        i = bisect.bisect_left(self.times, lo)
+        return self.times[i] if i < len(self.times) and self.times[i] < hi else None
+
+    def last_in(self, lo: datetime, hi: datetime) -> datetime | None:
+        """The latest time in ``[lo, hi)``."""
+        i = bisect.bisect_left(self.times, hi)
+        return self.times[i - 1] if i > 0 and self.times[i - 1] >= lo else None
+
+    def window(self, lo: datetime, t: datetime, hi: datetime) -> Window:
+        """See :class:`Window`."""
+        return Window(self.count(lo, hi), self.count(t + _TICK, hi), self.first_in(lo, hi))
+
+    def taken_until(self, t: datetime) -> datetime | None:
+        """Nothing is known beyond the list itself."""
+        return None
+
+
+@dataclass(frozen=True)
+class Due:
+    """A search's answer: the due time, and the stretches it proved taken.
+
+    ``taken`` holds ``[start, end)`` stretches in which every instant breaks a rule of the
+    schedule or quota given the channel's posts (never the rate-limit headers, which change on
+    their own). They stay taken while posts are only added.
+    """
+
+    at: datetime
+    taken: tuple[tuple[datetime, datetime], ...] = ()
+
+
 def local_day(instant: datetime, tz: ZoneInfo) -> date:
     """The calendar day ``instant`` falls on in ``tz``."""
     return instant.astimezone(tz).date()
+
+
+def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The instants ``[start, end)`` whose local date in ``tz`` is ``day`` (UTC).
+
+    A local date only moves forward in tzdata's rules since 2011 (Newfoundland last fell back
+    across midnight in 2010), so one day is one stretch of time.
+    """
+    return _day_start(day, tz), _day_start(day + timedelta(days=1), tz)
+
+
+def _day_start(day: date, tz: ZoneInfo) -> datetime:
+    return _instants_of_wall(tz, datetime.combine(day, time(0)))[0]
 
 
 def _wall(instant: datetime, tz: ZoneInfo) -> datetime:
@@ -123,6 +238,7 @@ def _next_instant_at(tz: ZoneInfo, wall: datetime, after: datetime) -> datetime:
     return after + timedelta(seconds=1)
 
 
+# --- the rules: each returns t if t keeps it, else an instant before which none does ---------
 def _quiet_push(schedule: ScheduleConfig, tz: ZoneInfo, t: datetime) -> datetime:
     quiet = schedule.quiet_hours
     if quiet is None:
@@ -136,25 +252,21 @@ def _quiet_push(schedule: ScheduleConfig, tz: ZoneInfo, t: datetime) -> datetime
     return _next_instant_at(tz, datetime.combine(end_day, quiet.end), t)
 
 
-def _spacing_push(spacing: timedelta, planned: Sequence[datetime], t: datetime) -> datetime:
+def _spacing_push(spacing: timedelta, state: ScheduleState, t: datetime) -> datetime:
     if spacing <= timedelta(0):
         return t
-    # ``planned`` is sorted: look only at posts within one spacing of t, on either side.
-    lo = bisect.bisect_right(planned, t - spacing)
-    hi = bisect.bisect_left(planned, t + spacing)
-    if lo >= hi:
-        return t
-    return planned[hi - 1] + spacing
+    # Only the posts within one spacing of t, on either side, matter; past the latest of
+    # them, every instant is still too close to it.
+    last = state.last_in(t - spacing + _TICK, t + spacing)
+    return t if last is None else last + spacing
 
 
-def _cap_push(cap: int | None, tz: ZoneInfo, planned_days: Sequence[date], t: datetime) -> datetime:
+def _cap_push(cap: int | None, tz: ZoneInfo, state: ScheduleState, t: datetime) -> datetime:
     if cap is None:
         return t
-    day = local_day(t, tz)
-    used = bisect.bisect_right(planned_days, day) - bisect.bisect_left(planned_days, day)
-    if used < cap:
-        return t
-    return _next_instant_at(tz, datetime.combine(day + timedelta(days=1), time(0)), t)
+    start, end = day_bounds(local_day(t, tz), tz)
+    # The next day starts at ``end``: every instant before it is on this, full, day.
+    return t if state.count(start, end) < cap else end
 
 
 def _slot_instants(schedule: ScheduleConfig, tz: ZoneInfo, day: date) -> list[datetime]:
@@ -165,12 +277,14 @@ def _slot_instants(schedule: ScheduleConfig, tz: ZoneInfo, day: date) -> list[da
 
 
 def _slot_push(
-    schedule: ScheduleConfig, tz: ZoneInfo, planned: Sequence[datetime], t: datetime
+    schedule: ScheduleConfig, tz: ZoneInfo, state: ScheduleState, t: datetime
 ) -> datetime:
-    """Move ``t`` to the first free slot instant at or after it.
+    """Move ``t`` to the first slot instant at or after it that may be free.
 
     A slot is taken when a planned post falls between it and the next slot, so a post that
-    went out a little late (a retry after a 429) still holds its slot.
+    went out a little late (a retry after a 429) still holds its slot. Only a slot at ``t``
+    itself is looked at; a later one is checked on the search's next pass, after the stretches
+    known to be taken, so a long run of taken slots is skipped in one step.
     """
     if not schedule.slots:
         return t
@@ -182,31 +296,47 @@ def _slot_push(
         for i, slot in enumerate(instants):
             if slot < t:
                 continue
+            if slot > t:
+                return slot
             nxt = bounds[i + 1] if i + 1 < len(bounds) else slot + timedelta(days=1)
-            if bisect.bisect_left(planned, nxt) - bisect.bisect_left(planned, slot) == 0:
+            if state.count(slot, nxt) == 0:
                 return slot
         day += timedelta(days=1)
     raise SchedulingError("schedule.slots: no free slot within the horizon")
 
 
-def _budget_push(budget: Budget | None, now: datetime, t: datetime) -> datetime:
+def _held_until(budget: Budget | None, used: ScheduleState, now: datetime) -> datetime | None:
+    """Until when the last rate-limit headers hold every post back (posts planned from now
+    on already take what they said remains)."""
+    if budget is None or budget.reset_at is None or budget.remaining is None:
+        return None
+    reset_at = _aware(budget.reset_at, "budget.reset_at")
+    if reset_at <= now:
+        return None
+    return reset_at if used.count(now, reset_at) >= budget.remaining else None
+
+
+def _budget_push(budget: Budget | None, used: ScheduleState, t: datetime) -> datetime:
     if budget is None:
         return t
-    used = sorted(budget.used_times)
-    if budget.reset_at is not None and budget.remaining is not None and t < budget.reset_at:
-        pending = bisect.bisect_left(used, budget.reset_at) - bisect.bisect_left(used, now)
-        if pending >= budget.remaining:
-            return budget.reset_at
     window = timedelta(seconds=budget.window_seconds)
+    lo, hi = t - window + _TICK, t + window
+    # Every window [x, x + W) holding t lies within (t - W, t + W).
+    around = used.window(lo, t, hi)
+    if around.total < budget.max_posts:
+        return t
+    if around.after == 0 and around.first is not None:
+        # Nothing after t (planning at the end of a backlog): the fullest window holding t
+        # starts at the first post after t - W, and it is full; it frees a place W later.
+        return around.first + window
+    near = used.between(lo, hi)
     # Every window [x, x + W) that would contain t must keep room for it; such windows start
     # at t itself or at a used time in (t - W, t].
-    first = bisect.bisect_right(used, t - window)
-    starts = [*used[first : bisect.bisect_right(used, t)], t]
-    for x in starts:
-        inside = bisect.bisect_left(used, x + window) - bisect.bisect_left(used, x)
+    for x in [*near[: bisect.bisect_right(near, t)], t]:
+        inside = bisect.bisect_left(near, x + window) - bisect.bisect_left(near, x)
         if inside >= budget.max_posts:
             # The earliest post of that window leaves it W later, which frees a place.
-            return used[bisect.bisect_left(used, x)] + window
+            return near[bisect.bisect_left(near, x)] + window
     return t
 
 
@@ -216,6 +346,66 @@ def _aware(value: datetime, name: str) -> datetime:
     return value.astimezone(UTC)
 
 
+# --- the search -------------------------------------------------------------------------------
+def find_due(
+    schedule: ScheduleConfig,
+    published_at: datetime,
+    now: datetime,
+    state: ScheduleState,
+    budget: Budget | None = None,
+    used: ScheduleState | None = None,
+) -> Due:
+    """The earliest instant the next post of a channel may go out, and what the search learnt.
+
+    Args:
+        schedule: the channel's schedule.
+        published_at: when the article went live; the post waits ``delay_after_publish``.
+        now: the current time (the result is never earlier).
+        state: the channel's posts planned or sent (spacing, daily cap, slots).
+        budget: the platform quota of the channel's account, if any.
+        used: the posts counted against ``budget`` (default: ``state``).
+
+    Raises:
+        SchedulingError: when nothing within :data:`HORIZON` satisfies the schedule.
+    """
+    now = _aware(now, "now")
+    used = state if used is None else used
+    tz = schedule.tz
+    held_until = _held_until(budget, used, now)
+    t = max(now, _aware(published_at, "published_at") + schedule.delay_after_publish)
+    limit = t + HORIZON
+    taken: list[tuple[datetime, datetime]] = []
+    run = t  # the start of the stretch this search has shown taken so far
+    for step in range(_MAX_STEPS):
+        start = t
+        # The known stretches are asked at the start and every few passes after: enough to
+        # jump a backlog, without a question on each short step past its end.
+        if step % _ASK_TAKEN_EVERY == 0:
+            known = state.taken_until(t)
+            if known is not None and known > t:
+                t = known
+        t = _quiet_push(schedule, tz, t)
+        t = _spacing_push(schedule.min_spacing, state, t)
+        t = _cap_push(schedule.daily_cap, tz, state, t)
+        if held_until is not None and t < held_until:
+            # Held back by the headers, not by the posts: not a stretch to remember.
+            if t > run:
+                taken.append((run, t))
+            t = run = held_until
+        t = _budget_push(budget, used, t)
+        t = _slot_push(schedule, tz, state, t)
+        if t == start:
+            if t > run:
+                taken.append((run, t))
+            return Due(t, tuple(taken))
+        if t > limit:
+            break
+    raise SchedulingError(
+        "schedule: no time within 400 days satisfies quiet_hours, min_spacing, daily_cap, "
+        "slots and the platform budget together"
+    )
+
+
 def due_time(
     schedule: ScheduleConfig,
     published_at: datetime,
@@ -223,37 +413,22 @@ def due_time(
     now: datetime,
     budget: Budget | None = None,
 ) -> datetime:
-    """The earliest instant the next post of a channel may go out (UTC).
+    """:func:`find_due` over lists: ``planned`` (every post of the channel planned or sent, at
+    least those within a day of ``now`` and any in the future) and ``budget.used_times``."""
+    used = SortedTimes(budget.used_times, "budget.used_times") if budget is not None else None
+    return find_due(schedule, published_at, now, SortedTimes(planned), budget, used).at
 
-    Args:
-        schedule: the channel's schedule.
-        published_at: when the article went live; the post waits ``delay_after_publish``.
-        planned: every post of the channel already planned or sent, at least those within a
-            day of ``now`` (for the daily cap) and any in the future.
-        now: the current time (the result is never earlier).
-        budget: the platform quota of the channel's account, if any.
 
-    Raises:
-        SchedulingError: when nothing within :data:`HORIZON` satisfies the schedule.
-    """
-    now = _aware(now, "now")
-    tz = schedule.tz
-    times = sorted(_aware(p, "planned") for p in planned)
-    days = sorted(local_day(p, tz) for p in times)
-    t = max(now, _aware(published_at, "published_at") + schedule.delay_after_publish)
-    limit = t + HORIZON
-    for _ in range(_MAX_STEPS):
-        start = t
-        t = _quiet_push(schedule, tz, t)
-        t = _spacing_push(schedule.min_spacing, times, t)
-        t = _cap_push(schedule.daily_cap, tz, days, t)
-        t = _budget_push(budget, now, t)
-        t = _slot_push(schedule, tz, times, t)
-        if t == start:
-            return t
-        if t > limit:
-            break
-    raise SchedulingError(
-        "schedule: no time within 400 days satisfies quiet_hours, min_spacing, daily_cap, "
-        "slots and the platform budget together"
-    )
+def rules_fingerprint(schedule: ScheduleConfig, budget: Budget | None) -> str:
+    """A digest of everything that decides which instants are taken, so that stretches learnt
+    under one configuration are never used under another."""
+    quota = "" if budget is None else f"{budget.window_seconds!r}/{budget.max_posts}"
+    text = schedule.model_dump_json(exclude={"approval", "delay_after_publish"}) + quota
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def taken_radius(schedule: ScheduleConfig, budget: Budget | None) -> timedelta:
+    """How far from a post its removal can free an instant: its spacing, its quota windows,
+    its local day (at most 26 hours long) and the slot it holds (at most a day before it)."""
+    window = timedelta(seconds=budget.window_seconds) if budget is not None else timedelta(0)
+    return max(timedelta(days=3), schedule.min_spacing, window) + timedelta(seconds=1)

@@ -4,12 +4,32 @@ the change owes move together or not at all."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import redis
+from redis.commands.core import Script
+from redis.exceptions import NoScriptError
+
 from syndication.store_scripts import OWE_LUA
 
-__all__ = ["CLAIM", "CREATE", "HISTORY", "TRANSITION", "UPDATE"]
+__all__ = [
+    "CLAIM",
+    "CREATE",
+    "FREED_MAX",
+    "HISTORY",
+    "LEARN",
+    "PREPARE",
+    "TRANSITION",
+    "UPDATE",
+    "Call",
+    "run_scripts",
+]
 
 # History entries kept per post (the oldest are dropped).
 HISTORY = 50
+# Freed instants kept per channel until its next plan; past this many its taken stretches are
+# dropped whole instead (forgetting is always safe).
+FREED_MAX = 1000
 
 # Shared by every script. KEYS[1] post hash, KEYS[2] history list, KEYS[3] counts hash.
 _COMMON = (
@@ -55,9 +75,15 @@ return 'created'
 """
 )
 
-# KEYS: post, history, counts, due, leases, channel_planned, sync zset, sync generations.
+# KEYS: post, history, counts, due, leases, channel_planned, sync zset, sync generations,
+#       channel_freed, channel_taken_meta, channel_rate.
 # ARGV: post id, expected statuses (comma-separated, '*' for any), new status, now, history
-#       entry, due_at ('' unless the post goes back to the due set), field/value pairs.
+#       entry, due_at ('' unless the post goes back to the due set), the rate-limit headers
+#       seen by the send that ends here (limit, remaining, reset_at; '' where unknown),
+#       field/value pairs.
+# A post moved or cancelled frees its old instant: it is noted for the channel's next plan,
+# which forgets the taken stretches around it (see syndication.posts.calendar).
+# Returns 'ok', or 'ok:sync' when the move left a sent post owing a sync.
 TRANSITION = (
     _COMMON
     + """
@@ -66,11 +92,15 @@ if not status then return 'missing' end
 if ARGV[2] ~= '*' and not string.find(',' .. ARGV[2] .. ',', ',' .. status .. ',', 1, true) then
   return status
 end
+local held = redis.call('ZSCORE', KEYS[6], ARGV[1])
 local new = ARGV[3]
 if new ~= status then count(status, new) end
 redis.call('HSET', KEYS[1], 'status', new, 'updated_at', ARGV[4])
-for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 10, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 remember(ARGV[5])
+if ARGV[7] ~= '' then redis.call('HSET', KEYS[11], 'limit', ARGV[7]) end
+if ARGV[8] ~= '' then redis.call('HSET', KEYS[11], 'remaining', ARGV[8]) end
+if ARGV[9] ~= '' then redis.call('HSET', KEYS[11], 'reset_at', ARGV[9]) end
 if new ~= 'sending' then redis.call('ZREM', KEYS[5], ARGV[1]) end
 if ARGV[6] ~= '' then
   redis.call('HSET', KEYS[1], 'due_at', ARGV[6])
@@ -82,9 +112,17 @@ elseif new ~= 'planned' then
   redis.call('ZREM', KEYS[4], ARGV[1])
 end
 if new == 'cancelled' then redis.call('ZREM', KEYS[6], ARGV[1]) end
-if needs_sync() then owe(KEYS[7], KEYS[8], ARGV[1], ARGV[4]) end
+if held and redis.call('ZSCORE', KEYS[6], ARGV[1]) ~= held then
+  redis.call('RPUSH', KEYS[9], held)
+  redis.call('LTRIM', KEYS[9], 0, FREED_MAX)
+  redis.call('HINCRBY', KEYS[10], 'generation', 1)
+end
+if needs_sync() then
+  owe(KEYS[7], KEYS[8], ARGV[1], ARGV[4])
+  return 'ok:sync'
+end
 return 'ok'
-"""
+""".replace("FREED_MAX", str(FREED_MAX))
 )
 
 # KEYS: post, history, counts, sync zset, sync generations.
@@ -101,13 +139,20 @@ return 'ok'
 """
 )
 
-# KEYS: post, history, counts, due, leases. ARGV: post id, owner, now, lease_until, entry.
+# KEYS: post, history, counts, due, leases.
+# ARGV: post id, owner, now, lease_until, entry, the latest due time claimable ('' for any).
+# Returns {'claimed', the post's hash as it now is} or {the status that refused the claim};
+# 'not-due' when the post was moved later than a message released for it meant.
 CLAIM = (
     _COMMON
     + """
 local status = redis.call('HGET', KEYS[1], 'status')
-if status ~= 'planned' then return status or 'missing' end
-if redis.call('HGET', KEYS[1], 'approved') == '0' then return 'awaiting-approval' end
+if status ~= 'planned' then return {status or 'missing'} end
+if redis.call('HGET', KEYS[1], 'approved') == '0' then return {'awaiting-approval'} end
+if ARGV[6] ~= '' and tonumber(redis.call('HGET', KEYS[1], 'due_at') or '0') > tonumber(ARGV[6])
+then
+  return {'not-due'}
+end
 count(status, 'sending')
 redis.call('HSET', KEYS[1], 'status', 'sending', 'owner', ARGV[2], 'lease_until', ARGV[4],
            'updated_at', ARGV[3],
@@ -120,6 +165,95 @@ redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 remember(ARGV[5])
 redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('ZADD', KEYS[5], ARGV[4], ARGV[1])
-return 'claimed'
+return {'claimed', redis.call('HGETALL', KEYS[1])}
 """
 )
+
+# The calendar's scripts (syndication.posts.calendar). A stretch is a member (its start) of the
+# taken sorted set scored by its end, Unix seconds; stretches never overlap. Numbers computed
+# here are written with 17 significant digits (Lua's default keeps 14, too few for
+# microseconds).
+_STRETCHES = """
+local function fmt(x) return string.format('%.17g', x) end
+"""
+
+# KEYS: channel_taken, channel_taken_meta, channel_freed, channel_rate.
+# ARGV: rules fingerprint, radius (seconds), drop stretches that ended before this (seconds).
+# Before a plan: under other rules, or after too many freed instants, forget every stretch;
+# else cut each freed instant's radius out of them. Returns the generation to learn under,
+# and the rate-limit headers last seen (remaining, reset_at; false when unknown).
+PREPARE = (
+    _STRETCHES
+    + """
+local freed = redis.call('LLEN', KEYS[3])
+if redis.call('HGET', KEYS[2], 'fingerprint') ~= ARGV[1] or freed > FREED_MAX then
+  redis.call('DEL', KEYS[1], KEYS[3])
+  redis.call('HSET', KEYS[2], 'fingerprint', ARGV[1])
+  redis.call('HINCRBY', KEYS[2], 'generation', 1)
+elseif freed > 0 then
+  local radius = tonumber(ARGV[2])
+  for _, at in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
+    local lo, hi = tonumber(at) - radius, tonumber(at) + radius
+    while true do
+      local hit = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. fmt(lo), '+inf', 'WITHSCORES',
+                             'LIMIT', 0, 1)
+      if #hit == 0 or tonumber(hit[1]) >= hi then break end
+      redis.call('ZREM', KEYS[1], hit[1])
+      if tonumber(hit[1]) < lo then redis.call('ZADD', KEYS[1], fmt(lo), hit[1]) end
+      if tonumber(hit[2]) > hi then
+        redis.call('ZADD', KEYS[1], hit[2], fmt(hi))
+        break
+      end
+    end
+  end
+  redis.call('DEL', KEYS[3])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
+local rate = redis.call('HMGET', KEYS[4], 'remaining', 'reset_at')
+return {redis.call('HGET', KEYS[2], 'generation') or '0', rate[1], rate[2]}
+""".replace("FREED_MAX", str(FREED_MAX))
+)
+
+# KEYS: channel_taken, channel_taken_meta.
+# ARGV: rules fingerprint, generation, then start/end pairs (seconds).
+# After a search: merge the stretches it proved taken, unless an instant was freed (or the
+# rules changed) since the search began: what it proved may no longer hold.
+LEARN = """
+if redis.call('HGET', KEYS[2], 'fingerprint') ~= ARGV[1] then return 0 end
+if (redis.call('HGET', KEYS[2], 'generation') or '0') ~= ARGV[2] then return 0 end
+for i = 3, #ARGV, 2 do
+  local a, b = ARGV[i], ARGV[i + 1]
+  local an, bn = tonumber(a), tonumber(b)
+  while true do
+    -- The first stretch ending at or after a overlaps or touches [a, b] if it starts by b.
+    local hit = redis.call('ZRANGEBYSCORE', KEYS[1], a, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+    if #hit == 0 or tonumber(hit[1]) > bn then break end
+    redis.call('ZREM', KEYS[1], hit[1])
+    if tonumber(hit[1]) < an then a, an = hit[1], tonumber(hit[1]) end
+    if tonumber(hit[2]) > bn then b, bn = hit[2], tonumber(hit[2]) end
+  end
+  redis.call('ZADD', KEYS[1], b, a)
+end
+return 1
+"""
+
+# A registered script with its keys and arguments, to run alone or with others.
+Call = tuple[Script, list[str], list[str]]
+
+
+def run_scripts(r: redis.Redis, *calls: Call) -> list[Any]:
+    """Run scripts in one round trip, in order, each atomic on its own (EVALSHA; a script the
+    server lost since it was registered is loaded and that call run again: it did not run)."""
+    if len(calls) == 1:
+        script, keys, args = calls[0]
+        return [script(keys=keys, args=args)]
+    pipe = r.pipeline(transaction=False)
+    for script, keys, args in calls:
+        pipe.evalsha(script.sha, len(keys), *keys, *args)
+    replies: list[Any] = pipe.execute(raise_on_error=False)
+    for i, ((script, keys, args), reply) in enumerate(zip(calls, replies, strict=True)):
+        if isinstance(reply, NoScriptError):
+            replies[i] = script(keys=keys, args=args)
+        elif isinstance(reply, Exception):
+            raise reply
+    return replies

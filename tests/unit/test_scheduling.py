@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from datetime import UTC, datetime, time, timedelta
 from itertools import pairwise
@@ -15,12 +16,18 @@ from syndication.config.channels import QuietHours, ScheduleConfig
 from syndication.platforms.facts import FACTS, Quota
 from syndication.posts.scheduling import (
     Budget,
+    Due,
+    ScheduleState,
     SchedulingError,
+    SortedTimes,
     budget_for,
     due_time,
+    find_due,
     local_day,
+    taken_radius,
 )
 from tests.strategies import TIMEZONES, aware_datetimes
+from tests.unit import scheduling_reference as reference
 
 
 def schedule_of(**fields: object) -> ScheduleConfig:
@@ -300,3 +307,164 @@ def test_rules_hold_across_dst_transitions(
         assert sum(local_day(p, tz) == day for p in planned) < schedule.daily_cap
     if schedule.slots:
         assert is_on_a_slot(due, schedule)
+
+
+# --- the incremental search against the full-list walk it replaced ----------------------------
+@st.composite
+def budgets(draw: st.DrawFn, now: datetime) -> Budget | None:
+    if not draw(st.booleans()):
+        return None
+    reset = draw(st.none() | st.integers(-600, 3600).map(lambda s: now + timedelta(seconds=s)))
+    return Budget(
+        window_seconds=draw(st.integers(60, 4 * 3600)),
+        max_posts=draw(st.integers(1, 6)),
+        reset_at=reset,
+        remaining=None if reset is None else draw(st.integers(0, 4)),
+    )
+
+
+def reference_or_error(
+    schedule: ScheduleConfig,
+    published: datetime,
+    planned: list[datetime],
+    now: datetime,
+    budget: Budget | None,
+) -> datetime | str:
+    """The full-list walk's due time, or "unsatisfiable"."""
+    try:
+        return reference.due_time(schedule, published, planned, now, budget)
+    except SchedulingError:
+        return "unsatisfiable"
+
+
+def search_or_error(
+    schedule: ScheduleConfig,
+    published: datetime,
+    now: datetime,
+    state: ScheduleState,
+    budget: Budget | None,
+) -> Due | str:
+    """The incremental search's answer, or "unsatisfiable"."""
+    try:
+        return find_due(schedule, published, now, state, budget)
+    except SchedulingError:
+        return "unsatisfiable"
+
+
+offsets_strategy = st.lists(st.integers(-2 * 86_400, 2 * 86_400), max_size=25)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    schedule=schedules(),
+    now=aware_datetimes(),
+    offsets=offsets_strategy,
+    published_ago=st.integers(-3600, 86_400),
+    data=st.data(),
+)
+def test_the_search_finds_what_the_full_list_walk_found(
+    schedule: ScheduleConfig,
+    now: datetime,
+    offsets: list[int],
+    published_ago: int,
+    data: st.DataObject,
+) -> None:
+    """Over random histories and quotas, the search equals the previous full-list walk."""
+    quota = data.draw(budgets(now))
+    planned = [now + timedelta(seconds=o) for o in offsets]
+    budget = None
+    if quota is not None:
+        # The quota counts the channel's posts, or (given as a list) any others.
+        used = planned
+        if data.draw(st.booleans()):
+            used = [now + timedelta(seconds=o) for o in data.draw(offsets_strategy)]
+        budget = Budget(
+            quota.window_seconds, quota.max_posts, used, quota.reset_at, quota.remaining
+        )
+    published = now - timedelta(seconds=published_ago)
+    want = reference_or_error(schedule, published, planned, now, budget)
+    try:
+        got: datetime | str = due_time(schedule, published, planned, now, budget)
+    except SchedulingError:
+        got = "unsatisfiable"
+    assert got == want
+
+
+class RememberingTimes(SortedTimes):
+    """A pure model of the planner's per-channel state: the posts, plus the stretches earlier
+    searches proved taken, forgotten around a post that is moved or cancelled."""
+
+    def __init__(self, radius: timedelta) -> None:
+        super().__init__([])
+        self.radius = radius
+        self.taken: list[tuple[datetime, datetime]] = []
+
+    def taken_until(self, t: datetime) -> datetime | None:
+        return next((end for start, end in self.taken if start <= t < end), None)
+
+    def add(self, t: datetime, learnt: tuple[tuple[datetime, datetime], ...]) -> None:
+        bisect.insort(self.times, t)
+        self.taken += learnt
+
+    def remove(self, t: datetime) -> None:
+        self.times.remove(t)
+        lo, hi = t - self.radius, t + self.radius
+        kept: list[tuple[datetime, datetime]] = []
+        for start, end in self.taken:
+            if end <= lo or start >= hi:
+                kept.append((start, end))
+                continue
+            if start < lo:
+                kept.append((start, lo))
+            if end > hi:
+                kept.append((hi, end))
+        self.taken = kept
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    schedule=schedules(),
+    start=aware_datetimes(),
+    steps=st.lists(
+        st.tuples(st.integers(0, 5400), st.integers(-3600, 7200), st.integers(0, 3)),
+        min_size=1,
+        max_size=40,
+    ),
+    data=st.data(),
+)
+def test_remembered_stretches_never_change_a_due_time(
+    schedule: ScheduleConfig,
+    start: datetime,
+    steps: list[tuple[int, int, int]],
+    data: st.DataObject,
+) -> None:
+    """Planning through a history of plans, moves and cancels with remembered taken stretches
+    gives the due time a full-list walk gives, every time."""
+    quota = data.draw(budgets(start))
+    budget = None
+    if quota is not None:
+        budget = Budget(quota.window_seconds, quota.max_posts, (), quota.reset_at, quota.remaining)
+    state = RememberingTimes(taken_radius(schedule, budget))
+    now = start
+    for elapsed, published_offset, action in steps:
+        now += timedelta(seconds=elapsed)
+        if action == 3 and state.times:
+            # A post is cancelled or moved (a retry): its instant is freed.
+            victim = data.draw(st.sampled_from(state.times))
+            state.remove(victim)
+            if data.draw(st.booleans()):
+                state.add(victim + timedelta(seconds=data.draw(st.integers(1, 7200))), ())
+            continue
+        published = now - timedelta(seconds=published_offset)
+        full = None
+        if budget is not None:
+            times = list(state.times)
+            full = Budget(
+                budget.window_seconds, budget.max_posts, times, budget.reset_at, budget.remaining
+            )
+        want = reference_or_error(schedule, published, list(state.times), now, full)
+        got = search_or_error(schedule, published, now, state, budget)
+        assert (got if isinstance(got, str) else got.at) == want
+        if isinstance(got, Due):
+            assert all(end <= got.at for _, end in got.taken)
+            state.add(got.at, got.taken)
