@@ -234,7 +234,7 @@ class Ledger:
         ``planned`` takes it out of the due set; a move to ``sent`` that leaves the platform
         behind the wanted state records the sync it owes.
         """
-        return self._move(post_id, expected, new, now, note, due_at, None, None, fields) in MOVED
+        return self.move(post_id, expected, new, now, note, due_at=due_at, fields=fields) in MOVED
 
     def move(
         self,
@@ -255,7 +255,10 @@ class Ledger:
         ``on_channel`` (the post's channel, when the caller knows it) saves a read; ``rate``
         records the rate-limit headers a send saw, in the same step as its outcome.
         """
-        return self._move(post_id, expected, new, now, note, due_at, on_channel, rate, fields or {})
+        call = self._move_call(
+            post_id, expected, new, now, note, due_at, on_channel, rate, fields or {}
+        )
+        return text_of(run_scripts(self.r, call)[0])
 
     def move_then_claim(
         self,
@@ -281,21 +284,6 @@ class Ledger:
             self._take_call(claim),
         )
         return text_of(moved), self._taken(taken)
-
-    def _move(
-        self,
-        post_id: str,
-        expected: PostStatus | Iterable[PostStatus] | None,
-        new: PostStatus,
-        now: float,
-        note: str,
-        due_at: float | None,
-        on_channel: str | None,
-        rate: Rate | None,
-        fields: Mapping[str, object],
-    ) -> str:
-        call = self._move_call(post_id, expected, new, now, note, due_at, on_channel, rate, fields)
-        return text_of(run_scripts(self.r, call)[0])
 
     def _move_call(
         self,
