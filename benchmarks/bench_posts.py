@@ -59,6 +59,7 @@ from benchmarks._common import (
     quiesce,
     redis_server,
     table,
+    used_memory,
     wait_until,
 )
 from syndication.config import Config, load_config
@@ -401,7 +402,9 @@ def run(count: int, spread: int, interval: float, timeout: float) -> None:
             before = baseline(base_url, token, texts, env.prefix)
 
             quiesce(env.client, compact=owns_server())
+            memory = used_memory(env.client)
             planned, ids, each = plan_all(poster, articles[:count])
+            memory = used_memory(env.client) - memory
             if len(ids) != count:
                 raise RuntimeError(f"planned {len(ids)} posts for {count} articles")
             posts = posts_of(poster.ledger, ids)
@@ -409,7 +412,8 @@ def run(count: int, spread: int, interval: float, timeout: float) -> None:
             busiest, channel = busiest_window(posts)
             budget_note = (
                 f"planned due times span {dues[-1] - dues[0]:,.0f}s; busiest 5 min: "
-                f"{busiest} posts on {channel} (the budget allows 300)"
+                f"{busiest} posts on {channel} (the budget allows 300); Redis memory "
+                f"{memory * 10_000 / count / 2**20:,.1f} MB per 10,000 planned posts"
             )
             _, extra, _ = plan_all(poster, articles[count:])
 
