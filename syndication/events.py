@@ -42,6 +42,7 @@ from syndication.settings import Limits
 EventType: TypeAlias = Literal["article.published", "article.updated", "article.unpublished"]
 EVENT_TYPES: tuple[str, ...] = ("article.published", "article.updated", "article.unpublished")
 
+_SPACE = re.compile(r"\s")
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]*")
 _RFC3339 = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?(?P<offset>[Zz]|[+-]\d{2}:\d{2})?"
@@ -82,7 +83,7 @@ def _absolute_url(value: str, info: ValidationInfo) -> str:
     if (
         parts.scheme not in ("http", "https")
         or not parts.hostname
-        or any(c.isspace() for c in value)
+        or _SPACE.search(value)
     ):
         raise PydanticCustomError("url", "not an absolute http(s) URL")
     return _check_length(value, info, "url_length")
