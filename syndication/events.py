@@ -80,11 +80,7 @@ def _require_str(value: object) -> object:
 def _absolute_url(value: str, info: ValidationInfo) -> str:
     value = value.strip()
     parts = urlsplit(value)
-    if (
-        parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or _SPACE.search(value)
-    ):
+    if parts.scheme not in ("http", "https") or not parts.hostname or _SPACE.search(value):
         raise PydanticCustomError("url", "not an absolute http(s) URL")
     return _check_length(value, info, "url_length")
 

@@ -20,14 +20,19 @@ item (an article id, a post id, a document path) and whose score is when it may 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from redis.client import Pipeline
 
+from syndication.errors import SyndicationError
 from syndication.keys import Keys
 from syndication.store import Store, pairs, text_of
 from syndication.store_scripts import OWE_LUA
+
+R = TypeVar("R")
 
 __all__ = ["STAGES", "Taken", "WorkList"]
 
@@ -121,6 +126,46 @@ class WorkList:
                 args=[taken.item, taken.generation, repr(now)],
             )
         )
+
+    def work_off(
+        self,
+        handle: Callable[[str, float], R],
+        *,
+        lease: float,
+        budget: float = 10.0,
+        batch: int = 50,
+        on_failure: Callable[[str, Exception, int], None] | None = None,
+    ) -> tuple[list[R], int]:
+        """Take due items and ``handle(item, now)`` each, until none is due or ``budget``
+        seconds are spent; returns what each handled item gave, and how many failed.
+
+        An item whose handling raises a :class:`~syndication.errors.SyndicationError` or an
+        ``OSError`` is retried later with backoff (``on_failure`` hears of it) and the rest go
+        on; one the budget leaves untouched is given back at once.
+        """
+        results: list[R] = []
+        failed = 0
+        deadline = time.monotonic() + budget
+        while time.monotonic() < deadline:
+            taken = self.take(time.time(), lease, batch)
+            if not taken:
+                break
+            for item in taken:
+                now = time.time()
+                if time.monotonic() > deadline:
+                    self.retry(item.item, now)
+                    continue
+                try:
+                    result = handle(item.item, now)
+                except (SyndicationError, OSError) as exc:
+                    attempts = self.fail(item, now)
+                    failed += 1
+                    if on_failure is not None:
+                        on_failure(item.item, exc, attempts)
+                    continue
+                self.done(item, now)
+                results.append(result)
+        return results, failed
 
     def fail(
         self,

@@ -17,7 +17,6 @@ completed only after that, so a crash redoes the comparison, never half of it.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -103,33 +102,22 @@ class Federator:
 
     def run(self, *, budget: float = 10.0, batch: int = 50) -> FederateReport:
         """Federate the articles owed, until none is due or ``budget`` seconds are spent."""
-        report = FederateReport()
-        deadline = time.monotonic() + budget
-        while time.monotonic() < deadline:
-            taken = self.work.take(time.time(), FEDERATE_LEASE, batch)
-            if not taken:
-                break
-            for item in taken:
-                now = time.time()
-                if time.monotonic() > deadline:
-                    self.work.retry(item.item, now)
-                    continue
-                try:
-                    recorded = self.federate(item.item, now)
-                except (SyndicationError, OSError) as exc:
-                    attempts = self.work.fail(item, now)
-                    report.failed += 1
-                    log.warning(
-                        "federation.failed", article_id=item.item, error=str(exc), attempts=attempts
-                    )
-                    continue
-                self.work.done(item, now)
-                report.articles += 1
-                for kind, deliveries in recorded:
-                    report.activities += 1
-                    report.deliveries += deliveries
-                    report.kinds[kind] = report.kinds.get(kind, 0) + 1
-        return report
+
+        def failed(article_id: str, exc: Exception, attempts: int) -> None:
+            log.warning(
+                "federation.failed", article_id=article_id, error=str(exc), attempts=attempts
+            )
+
+        done, report = self.work.work_off(
+            self.federate, lease=FEDERATE_LEASE, budget=budget, batch=batch, on_failure=failed
+        )
+        summary = FederateReport(articles=len(done), failed=report)
+        for recorded in done:
+            for kind, deliveries in recorded:
+                summary.activities += 1
+                summary.deliveries += deliveries
+                summary.kinds[kind] = summary.kinds.get(kind, 0) + 1
+        return summary
 
     def federate(self, article_id: str, now: float) -> list[tuple[str, int]]:
         """Announce what changed about one article; returns (activity type, deliveries)."""

@@ -10,7 +10,6 @@ retraction; one article that fails is retried later and never holds up the rest.
 from __future__ import annotations
 
 import hashlib
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -95,32 +94,23 @@ class Planner:
 
     # --- the work list -------------------------------------------------------------------
     def run(self, *, budget: float = 10.0, batch: int = 50) -> PlanReport:
-        """Plan the articles owed a plan, until none is due or ``budget`` seconds are spent."""
-        report = PlanReport()
-        deadline = time.monotonic() + budget
-        while time.monotonic() < deadline:
-            taken = self.work.take(time.time(), self.lease, batch)
-            if not taken:
-                break
-            for item in taken:
-                now = time.time()
-                if time.monotonic() > deadline:
-                    self.work.retry(item.item, now)  # give it back untouched
-                    continue
-                try:
-                    report.decisions += self.follow_up(item.item, now)
-                except (SyndicationError, OSError) as exc:
-                    # One article that cannot be planned now (Redis hiccup, a platform's
-                    # instance facts unreachable) is retried later; the rest go on.
-                    attempts = self.work.fail(item, now)
-                    report.failed += 1
-                    log.warning(
-                        "post.plan_failed", article_id=item.item, error=str(exc), attempts=attempts
-                    )
-                    continue
-                self.work.done(item, now)
-                report.articles += 1
-        return report
+        """Plan the articles owed a plan, until none is due or ``budget`` seconds are spent.
+
+        One article that cannot be planned now (a Redis hiccup, a platform's instance facts
+        unreachable) is retried later with backoff; the rest go on.
+        """
+
+        def failed(article_id: str, exc: Exception, attempts: int) -> None:
+            log.warning(
+                "post.plan_failed", article_id=article_id, error=str(exc), attempts=attempts
+            )
+
+        done, failures = self.work.work_off(
+            self.follow_up, lease=self.lease, budget=budget, batch=batch, on_failure=failed
+        )
+        return PlanReport(
+            articles=len(done), failed=failures, decisions=[d for ds in done for d in ds]
+        )
 
     def follow_up(self, article_id: str, now: float, *, backfill: bool = False) -> list[Decision]:
         """What the article's current state means for its posts: plan, re-render, edit,

@@ -11,14 +11,13 @@ retraction always wins over an edit. An edit never re-creates a deleted post (Bl
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
 
 from syndication.config.channels import ChannelConfig
-from syndication.errors import PermanentError, PlatformError, SyndicationError
+from syndication.errors import PermanentError, PlatformError
 from syndication.platforms.base import OutgoingPost
 from syndication.platforms.facts import facts_for
 from syndication.posts.adapters import Adapters
@@ -64,29 +63,14 @@ class Syncer:
 
     def run(self, *, budget: float = 10.0, batch: int = 20) -> SyncReport:
         """Sync the posts owed a sync, until none is due or ``budget`` seconds are spent."""
-        report = SyncReport()
-        deadline = time.monotonic() + budget
-        while time.monotonic() < deadline:
-            taken = self.work.take(time.time(), self.lease, batch)
-            if not taken:
-                break
-            for item in taken:
-                now = time.time()
-                if time.monotonic() > deadline:
-                    self.work.retry(item.item, now)
-                    continue
-                try:
-                    self.sync(item.item, now)
-                except (SyndicationError, OSError) as exc:
-                    attempts = self.work.fail(item, now)
-                    report.failed += 1
-                    log.warning(
-                        "post.sync_failed", post_id=item.item, error=str(exc), attempts=attempts
-                    )
-                    continue
-                self.work.done(item, now)
-                report.synced += 1
-        return report
+
+        def failed(post_id: str, exc: Exception, attempts: int) -> None:
+            log.warning("post.sync_failed", post_id=post_id, error=str(exc), attempts=attempts)
+
+        done, failures = self.work.work_off(
+            self.sync, lease=self.lease, budget=budget, batch=batch, on_failure=failed
+        )
+        return SyncReport(synced=len(done), failed=failures)
 
     def sync(self, post_id: str, now: float) -> str:
         """Bring one sent post in step with its article; returns what was done.
