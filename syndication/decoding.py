@@ -23,6 +23,7 @@ import math
 import re
 import reprlib
 import sys
+from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -392,3 +393,16 @@ def raw_text(raw: object, limit: int) -> RawText:
         text = encoded[:limit].decode("utf-8", "ignore")
         notes.append(f"cut to the first {limit:,} of {len(encoded):,} bytes")
     return RawText(text, "; ".join(notes) or None)
+
+
+async def read_limited(stream: AsyncIterable[bytes], limit: int) -> bytes | None:
+    """A request body, or None as soon as it grows past ``limit`` bytes (so a client cannot
+    make the server hold more than the limit)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in stream:
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)

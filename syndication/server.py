@@ -36,6 +36,7 @@ from feeds.serving import DocumentCache, FeedEndpoint, is_document_path
 from syndication import metrics
 from syndication.config import Config
 from syndication.connection import connect
+from syndication.decoding import read_limited
 from syndication.errors import ConfigError
 from syndication.events import ArticleEvent
 from syndication.keys import Keys
@@ -110,18 +111,6 @@ class DrainNudge:
         from workers.handles import DRAIN_INBOX
 
         DRAIN_INBOX.send(self._app)
-
-
-async def _read_limited(request: Request, limit: int) -> bytes | None:
-    """The request body, or None as soon as it grows past ``limit`` bytes."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def readiness(
@@ -359,7 +348,7 @@ def create_app(
         too_big = f"event: larger than {limit} bytes"
         if declared.isdigit() and int(declared) > limit:
             return _reject(413, "oversize", too_big)
-        body = await _read_limited(request, limit)
+        body = await read_limited(request.stream(), limit)
         if body is None:
             return _reject(413, "oversize", too_big)
         if not is_signature_valid(secret.encode(), timestamp, body, signature):

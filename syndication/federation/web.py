@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from syndication.decoding import read_limited
 from syndication.federation import Federation, documents
 from syndication.federation.actors import Actor
 
@@ -60,17 +61,6 @@ def _json(document: Any, status: int = 200, media_type: str = documents.ACTIVITY
 
 def _error(status: int, message: str) -> Response:
     return JSONResponse({"error": message}, status_code=status)
-
-
-async def _read_limited(request: Request, limit: int) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def federation_routes(federation: Federation, *, nudge: Nudge | None = None) -> list[BaseRoute]:
@@ -220,7 +210,7 @@ def federation_routes(federation: Federation, *, nudge: Nudge | None = None) -> 
         too_big = f"body: larger than {fed.max_body_bytes} bytes"
         if declared.isdigit() and int(declared) > fed.max_body_bytes:
             return _error(413, too_big)
-        body = await _read_limited(request, fed.max_body_bytes)
+        body = await read_limited(request.stream(), fed.max_body_bytes)
         if body is None:
             return _error(413, too_big)
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
