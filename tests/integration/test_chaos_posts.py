@@ -115,6 +115,35 @@ def publish_together(settings: Settings, store: Store, events: list[dict[str, ob
     DRAIN_INBOX.send(create_app(settings))
 
 
+# Stories in every language go back this far, so that their updates are newer.
+PUBLISHED_AGO = timedelta(minutes=5)
+
+
+def publish_stories(settings: Settings, store: Store, name: str) -> tuple[list[str], datetime]:
+    """One story per language (so every platform's channel gets one post); their ids and
+    publish time."""
+    articles = [f"{name}-{lang}" for lang in LANGUAGES]
+    published = datetime.now(UTC) - PUBLISHED_AGO
+    publish(
+        settings,
+        store,
+        [article_event(f"pub-{a}", a, language=a[-2:], published_at=published) for a in articles],
+    )
+    return articles, published
+
+
+def update_of(article_id: str, published: datetime) -> dict[str, object]:
+    """An update of a story from :func:`publish_stories`, with a new title."""
+    return article_event(
+        f"upd-{article_id}",
+        article_id,
+        language=article_id[-2:],
+        title=f"Updated {article_id}",
+        published_at=published,
+        updated_at=datetime.now(UTC),
+    )
+
+
 def posts_of(ledger: Ledger, article_ids: list[str]) -> list[Post]:
     return [p for a in article_ids for p in ledger.for_article(a)]
 
@@ -135,13 +164,7 @@ def test_an_update_and_a_retraction_in_one_batch_end_deleted_never_edited(
     platform saw an edit (the retraction wins; Bluesky's putRecord never re-creates)."""
     write_channels(chaos_settings, sandboxes)
     workers(chaos_settings, "-c", "3", "--beat")
-    articles = [f"story-{lang}" for lang in LANGUAGES]
-    published = datetime.now(UTC) - timedelta(minutes=5)
-    publish(
-        chaos_settings,
-        store,
-        [article_event(f"pub-{a}", a, language=a[-2:], published_at=published) for a in articles],
-    )
+    articles, published = publish_stories(chaos_settings, store, "story")
     ledger = Ledger(store)
     wait_until(
         lambda: (
@@ -150,20 +173,9 @@ def test_an_update_and_a_retraction_in_one_batch_end_deleted_never_edited(
         timeout=60,
         message="seven posts sent",
     )
-    later = datetime.now(UTC)
     batch: list[dict[str, object]] = []
     for a in articles:
-        batch.append(
-            article_event(
-                f"upd-{a}",
-                a,
-                language=a[-2:],
-                title=f"Updated {a}",
-                published_at=published,
-                updated_at=later,
-            )
-        )
-        batch.append(unpublish_event(f"ret-{a}", a))
+        batch += [update_of(a, published), unpublish_event(f"ret-{a}", a)]
     publish_together(chaos_settings, store, batch)
 
     wait_until(
@@ -189,35 +201,14 @@ def test_an_update_during_a_slow_send_is_edited_in_once_the_send_settles(
     for name, server in sandboxes.servers.items():
         server.delay_next(5.0, method="POST", path=CREATE_PATH[name])
     workers(chaos_settings, "--pool", "threads", "-c", "12", "--beat")
-    articles = [f"slow-{lang}" for lang in LANGUAGES]
-    published = datetime.now(UTC) - timedelta(minutes=5)
-    publish(
-        chaos_settings,
-        store,
-        [article_event(f"pub-{a}", a, language=a[-2:], published_at=published) for a in articles],
-    )
+    articles, published = publish_stories(chaos_settings, store, "slow")
     ledger = Ledger(store)
     wait_until(
         lambda: sum(p.status == PostStatus.SENDING for p in posts_of(ledger, articles)) == 7,
         timeout=30,
         message="all seven sends in progress",
     )
-    later = datetime.now(UTC)
-    publish(
-        chaos_settings,
-        store,
-        [
-            article_event(
-                f"upd-{a}",
-                a,
-                language=a[-2:],
-                title=f"Updated {a}",
-                published_at=published,
-                updated_at=later,
-            )
-            for a in articles
-        ],
-    )
+    publish(chaos_settings, store, [update_of(a, published) for a in articles])
 
     def settled() -> bool:
         posts = posts_of(ledger, articles)
@@ -303,3 +294,52 @@ def test_sigkill_storms_during_ingest_and_slow_planning_lose_and_double_nothing(
         assert WorkList(store, "plan").size() == 0
     finally:
         images.stop()
+
+
+def test_a_worker_killed_mid_delete_leaves_the_delete_owed_and_done_once(
+    chaos_settings: Settings, store: Store, sandboxes: Sandboxes, workers: Any
+) -> None:
+    """The worker is SIGKILLed while Mastodon holds its DELETE: the sync stays owed (its
+    lease runs out), a new worker deletes the post, the ledger says deleted, and the status
+    is gone from the platform without ever being re-created."""
+    write_channels(chaos_settings, sandboxes)
+    worker = workers(chaos_settings, "-c", "2", "--beat")
+    articles, _ = publish_stories(chaos_settings, store, "kill")
+    ledger = Ledger(store)
+    wait_until(
+        lambda: sum(p.status == PostStatus.SENT for p in posts_of(ledger, articles)) == 7,
+        timeout=60,
+        message="seven posts sent",
+    )
+    mastodon: SandboxServer = sandboxes.servers["mastodon"]
+    mastodon.delay_next(30.0, method="DELETE", path="/api/v1/statuses/")
+    publish(chaos_settings, store, [unpublish_event("ret-kill-vi", "kill-vi")])
+    wait_until(
+        lambda: mastodon.requests_to("DELETE", "/api/v1/statuses/"),
+        timeout=30,
+        message="the DELETE held by the platform",
+    )
+    worker.kill()  # mid-call: the delete's outcome is never recorded
+    post_id = "mastodon-vi--kill-vi"
+    assert ledger.require(post_id).status == PostStatus.SENT
+    assert WorkList(store, "sync").contains(post_id)  # still owed, durable
+    mastodon.clear_faults()
+
+    workers(chaos_settings, "-c", "2", "--beat")
+    wait_until(
+        lambda: (
+            all(
+                p.status in (PostStatus.DELETED, PostStatus.CANCELLED)
+                for p in ledger.for_article("kill-vi")
+            )
+            and WorkList(store, "sync").size() == 0
+        ),
+        timeout=60,
+        message="the retraction settled after the restart",
+    )
+    post = ledger.require(post_id)
+    assert post.status == PostStatus.DELETED
+    held = mastodon.get_post(post.remote_id)
+    assert held is not None and held.deleted and not held.edits
+    assert [p for p in mastodon.live_posts() if p.id == post.remote_id] == []
+    assert len(mastodon.posts) == 1  # the one Vietnamese story, never re-created
