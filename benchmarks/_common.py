@@ -289,13 +289,47 @@ class Worker:
         self.stop()
 
 
+# The workers the latency benchmarks run: one per queue, each a single process with the solo
+# pool (on two cores, two processes that each take a core when busy). Events are applied by
+# a worker that never waits behind a render round, and render rounds run one after another.
+PIPELINE = (("ingest", 1, "solo"), ("render", 1, "solo"))
+
+
+class Workers:
+    """The :data:`PIPELINE` workers, started together and always stopped."""
+
+    def __init__(self, env: BenchEnv) -> None:
+        self.all = [Worker(env, queues=q, concurrency=c, pool=p) for q, c, p in PIPELINE]
+
+    def start(self) -> Workers:
+        """Start every worker."""
+        for worker in self.all:
+            worker.start()
+        return self
+
+    def check(self) -> None:
+        """Raise with its log's tail if any worker died."""
+        for worker in self.all:
+            worker.check()
+
+    def stop(self) -> None:
+        """Stop every worker."""
+        for worker in self.all:
+            worker.stop()
+
+    @staticmethod
+    def describe() -> str:
+        """The layout in words, for the printed tables."""
+        return " + ".join(f"-Q {q} --pool {p} -c {c}" for q, c, p in PIPELINE)
+
+
 def wait_until(
     predicate: Callable[[], object],
     *,
     timeout: float,
     interval: float = 0.01,
     what: str = "condition",
-    worker: Worker | None = None,
+    worker: Worker | Workers | None = None,
 ) -> float:
     """Poll ``predicate`` until truthy; return the ``perf_counter`` time it first was."""
     deadline = time.monotonic() + timeout

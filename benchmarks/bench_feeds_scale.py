@@ -7,13 +7,15 @@ Run: ``python -m benchmarks.bench_feeds_scale`` (or ``python benchmarks/bench_fe
   (``FeedStorage.render``, warm fragment cache, median of repeated renders) with 1,000 and then
   with 100,000 realistic articles stored. A render reads only the feed's newest ``max_items``
   ids from its sorted-set index, so the ratio should stay near 1.
-* **publish to re-rendered**: a real worker subprocess (``-Q ingest,render``, prefork,
-  concurrency 2) while this process sends ``syndication.ingest`` tasks at a steady rate
+* **publish to re-rendered**: real worker subprocesses (one per queue, see
+  :data:`benchmarks._common.PIPELINE`) while this process sends ``syndication.ingest`` tasks
+  at a steady rate
   (100 events/s for 10 s by default). An event counts as done when every document of every
   feed it belongs in was rendered from a read that started after the event was applied
   (the document's ``rendered_at`` is at least the event's apply time). Reported: p50, p99 and
-  max of publish-to-done, over the events sent. A quiet feed renders as soon as its event is
-  applied; a busy one at most once per ``RENDER_INTERVAL``, which bounds the latency.
+  max of publish-to-done, over the events sent. A quiet language renders as soon as its
+  event is applied; a busy one in a round of all its dirty feeds at most once per
+  ``RENDER_INTERVAL``, which bounds the latency.
 
 Everything runs under a private key prefix that is deleted at the end.
 """
@@ -33,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._common import (
     BenchEnv,
     EventFactory,
-    Worker,
+    Workers,
     bench_env,
     owns_server,
     percentile,
@@ -48,6 +50,7 @@ from syndication.events import ParsedEvent, parse_event
 from syndication.ingest import feed_ids_for
 from syndication.logging import configure_logging
 from workers.app import create_app
+from workers.memory import settle
 from workers.tasks import RENDER_INTERVAL
 
 BATCH = 1000
@@ -198,7 +201,8 @@ def publish_latency(
     docs = [_documents_of(env, p) for p in events]
     keys = env.store.keys
     app = create_app(env.settings, env.config)
-    worker = Worker(env, queues="ingest,render", concurrency=2, pool="prefork").start()
+    worker = Workers(env).start()
+    settle()  # this process polls every POLL_EVERY: no long collector pause in between
     try:
         # Warm-up: the worker is ready once a first event is applied and its feeds rendered.
         app.send_task("syndication.ingest", (bodies[0],))
@@ -326,8 +330,8 @@ def run(small: int, large: int, rate: float, seconds: float) -> None:
     )
     print("re-rendered p50 ms by second: " + " ".join(f"{v:.0f}" for v in result.timeline()))
     print(
-        "worker: -Q ingest,render --pool prefork -c 2; a busy feed renders at most once per "
-        f"{RENDER_INTERVAL:g} s; "
+        f"workers: {Workers.describe()}; a busy language renders its dirty feeds in a round at "
+        f"most once per {RENDER_INTERVAL:g} s; "
         f"'late' = not re-rendered {SETTLE_TIMEOUT:.0f}s after the last publish"
     )
 

@@ -1,12 +1,14 @@
 """Freshness: from a plain ``XADD`` to the inbox to the item visible in the served feed.
 
 Run: ``python benchmarks/bench_freshness.py``. The any-language entry (no Celery nudge, as a
-PHP or Node CMS would publish) at a steady rate, a real worker (``-Q ingest,render``, prefork,
-concurrency 2, whose blocking inbox reader picks entries up at once) and a real
+PHP or Node CMS would publish) at a steady rate, real workers (one per queue, see
+:data:`benchmarks._common.PIPELINE`; the ingest one's blocking inbox reader picks entries up
+at once) and a real
 ``syndication serve`` trusting its in-memory documents for 0.1 s. Each event counts as
 visible when a ``GET`` of its language's ``all.json`` from the server lists it. Reported:
-p50, p99 and max of XADD-to-visible (a busy feed renders at most every ``RENDER_INTERVAL``
-and the server may serve a copy ``FRESHNESS_TTL`` old: both are part of the figure).
+p50, p99 and max of XADD-to-visible (a busy language renders a round at most every
+``RENDER_INTERVAL`` and the server may serve a copy ``FRESHNESS_TTL`` old: both are part of
+the figure).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import (
     EventFactory,
-    Worker,
+    Workers,
     bench_env,
     env_for,
     percentile,
@@ -76,7 +78,7 @@ def main() -> None:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        worker = Worker(env, queues="ingest,render", concurrency=2, pool="prefork").start()
+        worker = Workers(env).start()
         base = f"http://127.0.0.1:{port}"
         try:
             http = httpx.Client(base_url=base, timeout=5.0)
@@ -140,9 +142,9 @@ def main() -> None:
         )
     )
     print(
-        f"plain XADD (no nudge); worker -Q ingest,render prefork -c 2 with its blocking inbox "
-        f"reader, renders spaced {RENDER_INTERVAL:g} s per feed; serve with a {FRESHNESS_TTL:g} s "
-        "freshness TTL; aim: p99 <= 500 ms"
+        f"plain XADD (no nudge); workers {Workers.describe()} (the ingest one's blocking inbox "
+        f"reader), rounds spaced {RENDER_INTERVAL:g} s per language; serve with a "
+        f"{FRESHNESS_TTL:g} s freshness TTL; aim: p99 <= 500 ms"
     )
 
 

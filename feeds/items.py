@@ -3,7 +3,7 @@ a rendered document. Shared by every format's renderer."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from syndication.events import Article
@@ -18,6 +18,11 @@ class FeedItem:
     # The lead image's size in bytes when the event did not declare it but the image was
     # fetched (for a post); ``None`` when unknown.
     image_length: int | None = None
+    # Fragment keys computed for this item, by (format, item settings): an item is rendered
+    # in every format of every feed of a round that lists it.
+    keys: dict[tuple[str, str], str] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
 
     @property
     def enclosure_length(self) -> int | None:

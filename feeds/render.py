@@ -221,14 +221,22 @@ def fragment_key(item: FeedItem, fmt: FeedFormat, config: FeedsConfig) -> str:
     """The cache key of one item's fragment: ``{article id}/{version}/{fmt}/{digest}``.
 
     The digest covers the item-shaping settings and the translations, which can change
-    without a new article revision. The key is Redis-safe (no spaces).
+    without a new article revision. The key is Redis-safe (no spaces). Computed once per
+    item, format and settings (kept on the item).
     """
-    article = item.article
-    parts = [_item_settings(config), str(item.enclosure_length or "")]
-    parts.extend(f"{lang}\x1e{url}" for lang, url in item.translations)
-    digest = hashlib.sha1("\x1f".join(parts).encode(), usedforsecurity=False).hexdigest()[:12]
-    version = f"{article.version.timestamp():.6f}"
-    return f"{article.id}/{version}/{fmt}/{digest}"
+    return _key(item, fmt, _item_settings(config))
+
+
+def _key(item: FeedItem, fmt: FeedFormat, settings: str) -> str:
+    key = item.keys.get((fmt, settings))
+    if key is None:
+        article = item.article
+        parts = [settings, str(item.enclosure_length or "")]
+        parts.extend(f"{lang}\x1e{url}" for lang, url in item.translations)
+        digest = hashlib.sha1("\x1f".join(parts).encode(), usedforsecurity=False).hexdigest()
+        version = f"{article.version.timestamp():.6f}"
+        key = item.keys[(fmt, settings)] = f"{article.id}/{version}/{fmt}/{digest[:12]}"
+    return key
 
 
 def _entry(item: FeedItem, config: FeedsConfig, *, summary_only: bool) -> FeedEntry:
@@ -448,8 +456,9 @@ def render_feed(
     chosen = _newest_first(items)[: config.max_items]
     cache: MutableMapping[str, bytes] = {} if fragment_cache is None else fragment_cache
     fragments: list[bytes] = []
+    settings = _item_settings(config)
     for item in chosen:
-        key = fragment_key(item, fmt, config)
+        key = _key(item, fmt, settings)
         fragment = cache.get(key)
         if fragment is None:
             fragment = render_item(item, fmt, config)

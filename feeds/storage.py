@@ -1,10 +1,12 @@
-"""The shell that renders a feed: load its inputs from Redis, render, store the documents.
+"""The shell that renders feeds: load their inputs from Redis, render, store the documents.
 
-A render reads only the feed's newest ``max_items`` ids (a sorted-set range), the articles
-(one MGET), their translations (one pipeline) and their cached item fragments (one MGET), so
-its cost does not grow with the number of stored articles. Documents are stored with their
-gzip body, a strong ETag from the content and the time the bytes last changed. Rendering a
-language's ``all`` feed also renders that language's news sitemap (:mod:`feeds.sitemaps`).
+Feeds render together (a render round): one round trip of script calls reads every feed's
+newest ``max_items`` ids with their versions, stories and image sizes (:mod:`feeds.inputs`),
+one MGET the article revisions and item fragments this process has not seen, and one
+transaction writes every document. Nothing read grows with the number of stored articles.
+Documents are stored with a strong ETag from the content and the time the bytes last
+changed. Rendering a language's ``all`` feed also renders that language's news sitemap
+(:mod:`feeds.sitemaps`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from redis.client import Pipeline
 
 from feeds.catalog import FeedRef, FeedsConfig, is_feed_enabled
 from feeds.documents import CONTENT_TYPES, OPML_PATH, DocumentStore, NewDocument
+from feeds.inputs import FeedReader
 from feeds.opml import render_opml
 from feeds.render import FeedItem, Tombstone, fragment_key, render_feed
 from feeds.sitemaps import NewsSitemaps, news_sitemap_path
@@ -33,6 +36,29 @@ FRAGMENT_TTL = 14 * 24 * 3600
 FRAGMENT_CACHE = 6000
 
 
+# A language renders at most one round of its dirty feeds per this many seconds; a feed that
+# has been quiet renders as soon as its event is applied (the leading edge).
+RENDER_INTERVAL = 0.05
+
+# KEYS: the render times hash. ARGV: now, interval, fields...
+# A field (a language's round) whose time is ``interval`` or more ago is claimed (its time
+# becomes now, answer ''); for another, the answer is the seconds it must still wait.
+_CLAIM = """
+local now, interval = tonumber(ARGV[1]), tonumber(ARGV[2])
+local out = {}
+for i = 3, #ARGV do
+  local last = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '0')
+  if now - last >= interval then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[1])
+    out[#out + 1] = ''
+  else
+    out[#out + 1] = tostring(interval - (now - last))
+  end
+end
+return out
+"""
+
+
 @dataclass(frozen=True)
 class RenderReport:
     """What one feed render did."""
@@ -42,6 +68,8 @@ class RenderReport:
     changed: tuple[str, ...]
     items: int
     seconds: float
+    # The feed's dirty mark when its inputs were read (None: it was clean).
+    dirty_mark: float | None = None
 
 
 class FeedStorage(DocumentStore):
@@ -51,7 +79,9 @@ class FeedStorage(DocumentStore):
         super().__init__(store)
         self.store = store
         self._fragments: OrderedDict[str, bytes] = OrderedDict()
-        self._sizes: dict[str, int] = {}
+        self._feed_items: OrderedDict[tuple[object, ...], FeedItem] = OrderedDict()
+        self.reader = FeedReader(store)
+        self._claim = store.r.register_script(_CLAIM)
         self.websub = WorkList(store, "websub")
         self.export = WorkList(store, "export")
         # Given and enabled: each render of a language's ``all`` feed renders its news sitemap.
@@ -81,83 +111,127 @@ class FeedStorage(DocumentStore):
         return owed
 
     # --- inputs --------------------------------------------------------------------------
-    def load_items(self, ref: FeedRef, limit: int) -> list[FeedItem]:
-        """The feed's newest ``limit`` articles with their translations' languages and URLs.
+    def load(
+        self, refs: Sequence[FeedRef], config: FeedsConfig, now: float
+    ) -> list[tuple[list[FeedItem], list[Tombstone], float | None]]:
+        """Each feed's newest ``max_items`` articles with their translations' languages and
+        URLs, its tombstones within the configured window, and its dirty mark as read with
+        them (None when it was clean).
 
-        Reads versions and story memberships, not whole articles: a revision this process
-        has parsed before is reused (see :meth:`Store.current_articles`).
+        One round trip of script calls reads the versions, stories and image sizes
+        (:mod:`feeds.inputs`); article bodies are read, in one more, only for revisions this
+        process has not parsed before.
         """
-        ids = self.store.feed_article_ids(ref.id, limit)
-        articles = [a for a, _ in self.store.current_articles(ids) if a is not None]
-        stories = sorted({a.story_id for a in articles})
+        since = now - config.tombstone_days * 86400
+        every = self.reader.read([r.id for r in refs], config.max_items, since)
+        if not every:
+            return []
+        # The round's feeds share one description of each article and story.
+        metas = {i.article_id: i for inputs in every for i in inputs.listed}
+        others, stories = every[0].others, dict(every[0].stories)
+        wanted = [(aid, m.version) for aid, m in metas.items()]
+        wanted += [(aid, version) for aid, (version, _) in others.items()]
+        parsed = self.store.articles_at(wanted)
+        # Listed in a feed's index means live; translations say so in their meta.
+        live = set(metas) | {aid for aid, (_, is_live) in others.items() if is_live}
+        sizes = {aid: m.image_size for aid, m in metas.items() if m.image_size is not None}
+        old = [parsed[aid] for aid, m in metas.items() if not m.story and aid in parsed]
+        if old:  # metas written before the story and image were recorded in them
+            self._load_older(old, stories, parsed, live, sizes)
+        items: dict[str, FeedItem] = {}
+        for aid in metas:
+            article = parsed.get(aid)
+            if article is None:
+                continue
+            translations = tuple(
+                (parsed[m].language, parsed[m].url)
+                for m in sorted(stories.get(article.story_id, ()))
+                if m != aid and m in parsed and m in live
+            )
+            items[aid] = self._item(article, translations, sizes.get(aid) or None)
+        return [
+            (
+                [items[i.article_id] for i in inputs.listed if i.article_id in items],
+                [
+                    Tombstone(aid, parsed[aid].url, datetime.fromtimestamp(when, UTC))
+                    for aid, when, _ in inputs.tombstones
+                    if aid in parsed
+                ],
+                inputs.dirty_mark,
+            )
+            for inputs in every
+        ]
+
+    def _item(
+        self, article: Article, translations: tuple[tuple[str, str], ...], length: int | None
+    ) -> FeedItem:
+        # The same item as in the last rounds (its fragment keys computed once), or a new one.
+        ident = (article.id, article.version, translations, length)
+        item = self._feed_items.get(ident)
+        if item is None:
+            item = self._feed_items[ident] = FeedItem(article, translations, image_length=length)
+            if len(self._feed_items) > FRAGMENT_CACHE:
+                self._feed_items.popitem(last=False)
+        else:
+            self._feed_items.move_to_end(ident)
+        return item
+
+    def _load_older(
+        self,
+        articles: Sequence[Article],
+        stories: dict[str, tuple[str, ...]],
+        parsed: dict[str, Article],
+        live: set[str],
+        sizes: dict[str, int],
+    ) -> None:
+        """Complete :meth:`load`'s inputs for articles whose meta has no story or image."""
+        missing = sorted({a.story_id for a in articles} - set(stories))
         pipe = self.r.pipeline(transaction=False)
-        for story in stories:
+        for story in missing:
             pipe.smembers(self.keys.translations(story))
-        members = {
-            story: sorted(text_of(m) for m in ids_)
-            for story, ids_ in zip(stories, pipe.execute(), strict=True)
-        }
-        others = sorted({m for ms in members.values() for m in ms} - {a.id for a in articles})
-        known: dict[str, Article] = {a.id: a for a in articles}
-        live = {a.id for a in articles}
+        for story, ids in zip(missing, pipe.execute(), strict=True):
+            stories[story] = tuple(text_of(m) for m in ids)
+        others = sorted({m for s in missing for m in stories[s]} - set(parsed))
         for other, (article, is_live) in zip(
             others, self.store.current_articles(others), strict=True
         ):
             if article is not None and is_live:
-                known[other] = article
+                parsed[other] = article
                 live.add(other)
-        sizes = self.fetched_sizes(
-            [a.image.url for a in articles if a.image is not None and not a.image.length]
-        )
-        items = []
-        for article in articles:
-            translations = tuple(
-                (known[m].language, known[m].url)
-                for m in members.get(article.story_id, [])
-                if m != article.id and m in known and m in live
-            )
-            length = sizes.get(article.image.url) if article.image is not None else None
-            items.append(FeedItem(article, translations, image_length=length))
-        return items
+        images = {a.id: a.image.url for a in articles if a.image is not None}
+        fetched = self.fetched_sizes(list(images.values()))
+        sizes.update((aid, fetched[url]) for aid, url in images.items() if url in fetched)
 
     def fetched_sizes(self, urls: Sequence[str]) -> dict[str, int]:
-        """Sizes in bytes of the lead images already fetched (for posts), by URL.
-
-        A size once found never changes (an image URL is one image), so each process keeps
-        the sizes it has read and asks Redis only for the others.
-        """
-        unknown = [url for url in urls if url not in self._sizes]
-        if unknown:
-            pipe = self.r.pipeline(transaction=False)
-            for url in unknown:
-                pipe.hstrlen(self.keys.media_for_url(url), "data")
-            for url, n in zip(unknown, pipe.execute(), strict=True):
-                if int(n):
-                    self._sizes[url] = int(n)
-            if len(self._sizes) > FRAGMENT_CACHE:
-                self._sizes.clear()
-        return {url: self._sizes[url] for url in urls if url in self._sizes}
-
-    def load_tombstones(self, ref: FeedRef, config: FeedsConfig, now: float) -> list[Tombstone]:
-        """Articles removed from the feed within the configured tombstone window."""
-        removed = self.store.feed_tombstones(ref.id, since=now - config.tombstone_days * 86400)
-        articles = self.store.get_articles([a for a, _ in removed])
-        return [
-            Tombstone(aid, art.url, datetime.fromtimestamp(when, UTC))
-            for (aid, when), art in zip(removed, articles, strict=True)
-            if art is not None
-        ]
+        """Sizes in bytes of the lead images already fetched (for posts), by URL."""
+        pipe = self.r.pipeline(transaction=False)
+        for url in urls:
+            pipe.hstrlen(self.keys.media_for_url(url), "data")
+        return {url: int(n) for url, n in zip(urls, pipe.execute(), strict=True) if int(n)}
 
     # --- rendering ------------------------------------------------------------------------
     def render(self, ref: FeedRef, config: FeedsConfig, now: float | None = None) -> RenderReport:
         """Render every configured format of one feed and store the documents."""
+        return self.render_many([ref], config, now)[0]
+
+    def render_many(
+        self, refs: Sequence[FeedRef], config: FeedsConfig, now: float | None = None
+    ) -> list[RenderReport]:
+        """Render every configured format of several feeds and store the documents.
+
+        The feeds share their reads (one round trip for every feed's inputs, one for the
+        fragments this process lacks) and their write (one transaction); each report's
+        ``seconds`` is its feed's share of the whole.
+        """
         started = time.perf_counter()
         stamp = time.time() if now is None else now
-        if not is_feed_enabled(ref, config):
-            return RenderReport(ref.id, (), (), 0, 0.0)
-        items = self.load_items(ref, config.max_items)
-        tombstones = self.load_tombstones(ref, config, stamp)
-        wanted = [(fragment_key(i, fmt, config), fmt) for fmt in config.formats for i in items]
+        enabled = [r for r in refs if is_feed_enabled(r, config)]
+        if not enabled:
+            return [RenderReport(r.id, (), (), 0, 0.0) for r in refs]
+        loaded = dict(zip(enabled, self.load(enabled, config, stamp), strict=True))
+        # Feeds of a round share item objects (see load): each item's keys once.
+        unique = {id(i): i for items, _, _ in loaded.values() for i in items}.values()
+        wanted = [(fragment_key(i, fmt, config), fmt) for i in unique for fmt in config.formats]
         cache: dict[str, bytes] = {k: v for k, _ in wanted if (v := self._fragments.get(k))}
         unknown = [(k, fmt) for k, fmt in wanted if k not in cache]
         if unknown:
@@ -167,41 +241,57 @@ class FeedStorage(DocumentStore):
             )
         fresh_from = set(cache)
         when = datetime.fromtimestamp(stamp, UTC)
-        docs = []
-        count = 0
-        for fmt in config.formats:
-            doc = render_feed(ref, fmt, items, config, when, tombstones, fragment_cache=cache)
-            count = doc.item_count
-            docs.append(
-                NewDocument(ref.path(fmt), doc.body, CONTENT_TYPES[fmt], doc.item_count, doc.title)
-            )
+        docs: dict[FeedRef, list[NewDocument]] = {}
+        for ref, (items, tombstones, _) in loaded.items():
+            docs[ref] = []
+            for fmt in config.formats:
+                doc = render_feed(ref, fmt, items, config, when, tombstones, fragment_cache=cache)
+                docs[ref].append(
+                    NewDocument(
+                        ref.path(fmt), doc.body, CONTENT_TYPES[fmt], doc.item_count, doc.title
+                    )
+                )
         new = {k: v for k, v in cache.items() if k not in fresh_from}
         self._remember_fragments(cache)
 
         def keep_fragments(pipe: Pipeline) -> None:
             for key, fragment in new.items():
                 pipe.set(self.keys.fragment(key, key.split("/")[2]), fragment, ex=FRAGMENT_TTL)
-            pipe.hset(self.keys.render_times, ref.id, repr(stamp))
+            if loaded:
+                pipe.hset(self.keys.render_times, mapping={r.id: repr(stamp) for r in loaded})
 
         # The documents, the work they owe and the new fragments in one transaction.
-        changed = self.put_many(docs, stamp, owe=self.owed_by(config), also=keep_fragments)
-        written = [d.path for d in docs]
-        if self.sitemaps is not None and ref.kind == "all":
-            # Every publish, update and retraction of the language dirties its ``all`` feed,
-            # so its news sitemap follows each of them.
-            owed = self.owed_by(config, feed=False)
-            if self.sitemaps.render_language(ref.language, config, stamp, owe=owed):
-                changed.append(news_sitemap_path(ref.language))
-        return RenderReport(
-            ref.id, tuple(written), tuple(changed), count, time.perf_counter() - started
-        )
+        every = [d for ds in docs.values() for d in ds]
+        changed = set(self.put_many(every, stamp, owe=self.owed_by(config), also=keep_fragments))
+        share = (time.perf_counter() - started) / max(1, len(loaded))
+        reports = {}
+        for ref, ds in docs.items():
+            written = tuple(d.path for d in ds)
+            moved = [p for p in written if p in changed]
+            if self.sitemaps is not None and ref.kind == "all":
+                # Every publish, update and retraction of the language dirties its ``all``
+                # feed, so its news sitemap follows each of them.
+                owed = self.owed_by(config, feed=False)
+                if self.sitemaps.render_language(ref.language, config, stamp, owe=owed):
+                    moved.append(news_sitemap_path(ref.language))
+            count = ds[-1].items if ds else 0
+            mark = loaded[ref][2]
+            reports[ref] = RenderReport(ref.id, written, tuple(moved), count, share, mark)
+        return [reports.get(r) or RenderReport(r.id, (), (), 0, 0.0) for r in refs]
 
-    def last_rendered(self, feed_ids: Sequence[str]) -> dict[str, float]:
-        """When each feed's last render started (0 for a feed never rendered)."""
-        if not feed_ids:
-            return {}
-        values = self.r.hmget(self.keys.render_times, list(feed_ids))
-        return {f: float(v) if v else 0.0 for f, v in zip(feed_ids, values, strict=True)}
+    def claim_rounds(
+        self, languages: Sequence[str], now: float, interval: float = RENDER_INTERVAL
+    ) -> tuple[list[str], dict[str, float]]:
+        """Claim a render round for each language whose last round started at least
+        ``interval`` ago, atomically (its round time becomes ``now``); return those, and
+        for the others the seconds left until their next round may start."""
+        if not languages:
+            return [], {}
+        fields = [f"round:{language}" for language in languages]
+        waits = self._claim(keys=[self.keys.render_times], args=[repr(now), interval, *fields])
+        claimed = [lang for lang, w in zip(languages, waits, strict=True) if not w]
+        early = {lang: float(w) for lang, w in zip(languages, waits, strict=True) if w}
+        return claimed, early
 
     def render_index(
         self, refs: Iterable[FeedRef], config: FeedsConfig, now: float | None = None
@@ -240,24 +330,25 @@ class FeedStorage(DocumentStore):
 
 @dataclass(frozen=True)
 class Refresh:
-    """The outcome of refreshing one dirty feed."""
+    """The outcome of refreshing dirty feeds."""
 
-    report: RenderReport | None
-    # The feed changed again while it rendered: another render must follow.
-    again: bool
+    # One per feed.
+    reports: tuple[RenderReport, ...]
+    # Feeds that changed again while they rendered: another render must follow.
+    again: tuple[str, ...]
 
 
-def refresh_feed(
-    storage: FeedStorage, config: FeedsConfig, feed_id: str, now: float | None = None
+def refresh_feeds(
+    storage: FeedStorage, config: FeedsConfig, feed_ids: Sequence[str], now: float | None = None
 ) -> Refresh:
-    """Render a dirty feed and clear its mark, unless it changed again meanwhile."""
-    seen = storage.store.dirty_since(feed_id)
-    if seen is None:
-        return Refresh(None, again=False)  # another render already took care of it
-    try:
-        ref = FeedRef.from_id(feed_id)
-    except LookupError:
-        storage.store.claim_dirty(feed_id)
-        return Refresh(None, again=False)
-    report = storage.render(ref, config, now)
-    return Refresh(report, again=not storage.store.finish_dirty(feed_id, seen))
+    """Render feeds together and clear their dirty marks, except where a feed changed again
+    after its inputs were read (the mark is read in the same atomic step as the inputs)."""
+    refs = []
+    for feed_id in feed_ids:
+        try:
+            refs.append(FeedRef.from_id(feed_id))
+        except (ValueError, LookupError):
+            storage.store.claim_dirty(feed_id)
+    reports = storage.render_many(refs, config, now)
+    marks = {r.feed_id: r.dirty_mark for r in reports if r.dirty_mark is not None}
+    return Refresh(tuple(reports), tuple(storage.store.finish_dirty(marks)))

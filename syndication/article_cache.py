@@ -24,7 +24,7 @@ class ArticleCache:
     def __init__(self, size: int = ARTICLE_CACHE) -> None:
         self.size = size
         self._by_bytes: OrderedDict[bytes, Article] = OrderedDict()
-        self._by_version: OrderedDict[tuple[str, bytes], Article] = OrderedDict()
+        self._by_version: OrderedDict[tuple[str, str], Article] = OrderedDict()
 
     def parse(self, raw: bytes | str) -> Article:
         """The article stored as ``raw``, parsed once per process."""
@@ -38,14 +38,14 @@ class ArticleCache:
             self._by_bytes.popitem(last=False)
         return article
 
-    def at_version(self, article_id: str, version: bytes) -> Article | None:
+    def at_version(self, article_id: str, version: str) -> Article | None:
         """The revision stored at ``version``, if this process parsed it."""
         article = self._by_version.get((article_id, version))
         if article is not None:
             self._by_version.move_to_end((article_id, version))
         return article
 
-    def keep(self, article_id: str, version: bytes, raw: bytes | str) -> Article:
+    def keep(self, article_id: str, version: str, raw: bytes | str) -> Article:
         """Parse ``raw`` (the revision stored at ``version``) and keep it under that version."""
         article = self._by_version[(article_id, version)] = self.parse(raw)
         if len(self._by_version) > self.size:

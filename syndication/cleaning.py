@@ -13,7 +13,7 @@ import nh3
 
 from syndication.decoding import LazyPath, path_text
 
-__all__ = ["clean_text", "clean_tree", "sanitize_html"]
+__all__ = ["clean_text", "clean_tree", "needs_cleaning", "sanitize_html"]
 
 # XML 1.0 allows #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF].
 _XML_ILLEGAL = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -34,6 +34,14 @@ def clean_text(value: str) -> tuple[str, int]:
     """Return ``value`` in NFC without XML-illegal characters, and how many were removed."""
     cleaned, removed = _XML_ILLEGAL.subn("", value)
     return unicodedata.normalize("NFC", cleaned), removed
+
+
+def needs_cleaning(value: str) -> bool:
+    """Whether :func:`clean_text` would change ``value`` (most text is already clean, and
+    this is several times faster to ask than cleaning it)."""
+    if _XML_ILLEGAL.search(value) is not None:
+        return True
+    return not value.isascii() and not unicodedata.is_normalized("NFC", value)
 
 
 def sanitize_html(html: str) -> str:

@@ -23,7 +23,7 @@ import math
 import re
 import reprlib
 import sys
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -252,11 +252,15 @@ def _scalar_problem(value: object) -> str | None:
     return f"not a JSON value ({type(value).__name__})"
 
 
-def check_value(value: object, *, max_depth: int = MAX_DEPTH) -> list[FieldError]:
+def check_value(
+    value: object, *, max_depth: int = MAX_DEPTH, strings: list[str] | None = None
+) -> list[FieldError]:
     """Every way ``value`` is not plain JSON within bounds, each named by its path.
 
     Walks with an explicit stack (never recursion), visits at most :data:`MAX_VALUES`
-    values, and lists at most :data:`MAX_PROBLEMS` problems (then counts the rest).
+    values, and lists at most :data:`MAX_PROBLEMS` problems (then counts the rest). Every
+    string value met is appended to ``strings`` when given (so that a caller that looks at
+    each string needs no second walk).
     """
     problems: list[FieldError] = []
     extra = 0
@@ -276,26 +280,40 @@ def check_value(value: object, *, max_depth: int = MAX_DEPTH) -> list[FieldError
         if visited > MAX_VALUES:
             note("event", f"too large: more than {MAX_VALUES:,} values")
             break
-        if isinstance(item, dict):
+        if isinstance(item, dict | list | tuple):
             if depth > max_depth:
                 note(path_text(path), f"nested deeper than {max_depth} levels")
                 continue
-            for key in getattr(item, "duplicates", ()):
-                note(path_text((path, key)), "repeated key (each key may appear once)")
+            pairs: Iterable[tuple[object, object]]
+            if isinstance(item, dict):
+                for key in getattr(item, "duplicates", ()):
+                    note(path_text((path, key)), "repeated key (each key may appear once)")
+                pairs = item.items()
+            else:
+                pairs = enumerate(item)
             children: list[tuple[object, LazyPath, int]] = []
-            for key, child in item.items():
-                if not isinstance(key, str):
+            for key, child in pairs:
+                if isinstance(item, dict) and not isinstance(key, str):
                     note(path_text(path), f"key {printable(repr(key))[:40]} is not a string")
                     continue
-                children.append((child, (path, key), depth + 1))
+                # Strings, nulls and booleans (most values) are taken here, not stacked:
+                # they can have no problem, so the problems' order is the same.
+                kind = type(child)
+                if kind is str:
+                    visited += 1
+                    if strings is not None:
+                        strings.append(child)  # type: ignore[arg-type]
+                elif child is None or kind is bool:
+                    visited += 1
+                else:
+                    children.append((child, (path, key), depth + 1))
+            if visited > MAX_VALUES:
+                note("event", f"too large: more than {MAX_VALUES:,} values")
+                break
             stack.extend(reversed(children))
-        elif isinstance(item, list | tuple):
-            if depth > max_depth:
-                note(path_text(path), f"nested deeper than {max_depth} levels")
-                continue
-            stack.extend(
-                (child, (path, i), depth + 1) for i, child in reversed(list(enumerate(item)))
-            )
+        elif isinstance(item, str):
+            if strings is not None:
+                strings.append(item)
         else:
             problem = _scalar_problem(item)
             if problem:

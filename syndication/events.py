@@ -34,7 +34,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from slugify import slugify
 
-from syndication.cleaning import clean_tree, sanitize_html
+from syndication.cleaning import clean_tree, needs_cleaning, sanitize_html
 from syndication.decoding import check_value, decode_json, join_path, json_kind
 from syndication.errors import EventValidationError, FieldError
 from syndication.settings import Limits
@@ -414,7 +414,8 @@ def parse_event(raw: object, limits: Limits | None = None) -> ParsedEvent:
     if not isinstance(raw, dict):
         got = json_kind(raw)
         raise EventValidationError([FieldError("event", f"expected a JSON object, got {got}")])
-    problems = check_value(raw)
+    strings: list[str] = []
+    problems = check_value(raw, strings=strings)
     if problems:
         raise EventValidationError(problems)
     kind = raw.get("type")
@@ -431,7 +432,9 @@ def parse_event(raw: object, limits: Limits | None = None) -> ParsedEvent:
             ]
         )
     warnings: list[str] = []
-    cleaned = clean_tree(raw, None, warnings)
+    # Cleaning copies the whole value; most events have nothing to clean.
+    dirty = any(needs_cleaning(text) for text in strings)
+    cleaned = clean_tree(raw, None, warnings) if dirty else raw
     if len(warnings) > MAX_WARNINGS:
         more = len(warnings) - MAX_WARNINGS
         warnings = [*warnings[:MAX_WARNINGS], f"event: {more} more warning(s) not listed"]

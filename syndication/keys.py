@@ -205,7 +205,12 @@ class Keys:
 
     def media_for_url(self, url: str) -> str:
         """:meth:`media` of the image at ``url`` (the posts fetch it; the feeds read its size)."""
-        return self.media(hashlib.sha256(url.encode()).hexdigest()[:32])
+        return self.media(self.media_digest(url))
+
+    @staticmethod
+    def media_digest(url: str) -> str:
+        """The digest naming the image at ``url`` among the :meth:`media` keys."""
+        return hashlib.sha256(url.encode()).hexdigest()[:32]
 
     def channel_lock(self, channel: str) -> str:
         """Lock held while posts are planned on one channel (spacing needs a stable view)."""

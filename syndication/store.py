@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -107,6 +107,7 @@ class Store:
                 "",
                 [],
             )
+            story_id = image = ""
         else:
             art = ev.article
             kind, version, published = (
@@ -115,7 +116,9 @@ class Store:
                 art.published_at.timestamp(),
             )
             body = art.model_dump_json(exclude_none=True)
-            story = k.translations(art.story_id)
+            story_id = art.story_id
+            story = k.translations(story_id)
+            image = k.media_digest(art.image.url) if art.image is not None else ""
             feeds = sorted(set(feed_ids))
         keys = [
             k.event_seen(ev.id),
@@ -141,6 +144,8 @@ class Store:
             aid,
             k.feed_index(""),
             k.feed_tombstones(""),
+            story_id,
+            image,
             *feeds,
         ]
         return keys, args
@@ -216,9 +221,22 @@ class Store:
         for aid in article_ids:
             pipe.hmget(self.keys.article_meta(aid), "version", "state")
         metas = pipe.execute()
+        found = self.articles_at(
+            [(aid, version) for aid, (version, _) in zip(article_ids, metas, strict=True)]
+        )
+        return [
+            (found.get(aid), text_of(state) == "live")
+            for aid, (_, state) in zip(article_ids, metas, strict=True)
+        ]
+
+    def articles_at(self, versions: Sequence[tuple[str, bytes | str | None]]) -> dict[str, Article]:
+        """The revisions stored at the given (id, version) pairs, by id: those this process
+        has parsed before from its cache, the others in one round trip. A pair without a
+        version, or whose article is gone, is left out."""
         found: dict[str, Article] = {}
         missing = []
-        for aid, (version, _) in zip(article_ids, metas, strict=True):
+        for aid, stored in versions:
+            version = text_of(stored)
             cached = self._parsed.at_version(aid, version) if version else None
             if cached is not None:
                 found[aid] = cached
@@ -229,10 +247,7 @@ class Store:
             for (aid, version), raw in zip(missing, raws, strict=True):
                 if raw is not None:
                     found[aid] = self._parsed.keep(aid, version, raw)
-        return [
-            (found.get(aid), text_of(state) == "live")
-            for aid, (_, state) in zip(article_ids, metas, strict=True)
-        ]
+        return found
 
     def get_article(self, article_id: str) -> Article | None:
         """The stored revision of an article (live or unpublished), or ``None``."""
@@ -316,15 +331,13 @@ class Store:
         """Drop a feed's dirty mark unconditionally (tests and operators)."""
         return bool(self.r.zrem(self.keys.dirty_feeds, feed_id))
 
-    def dirty_since(self, feed_id: str) -> float | None:
-        """When the feed last changed while waiting for a render, or None if it is clean."""
-        score = self.r.zscore(self.keys.dirty_feeds, feed_id)
-        return None if score is None else float(score)
-
-    def finish_dirty(self, feed_id: str, seen: float) -> bool:
-        """After a render that started at dirty mark ``seen``: clear the mark unless the feed
-        changed meanwhile. False means another render is needed."""
-        return bool(self._finish(keys=[self.keys.dirty_feeds], args=[feed_id, repr(seen)]))
+    def finish_dirty(self, marks: Mapping[str, float]) -> list[str]:
+        """After renders that started at the dirty marks ``marks`` (feed -> mark): clear each
+        mark unless its feed changed meanwhile; return the feeds that need another render."""
+        pipe = self.r.pipeline(transaction=False)
+        for feed_id, seen in marks.items():
+            self._finish(keys=[self.keys.dirty_feeds], args=[feed_id, repr(seen)], client=pipe)
+        return [f for f, done in zip(marks, pipe.execute(), strict=True) if not done]
 
     def mark_dirty(self, feed_ids: Iterable[str], *, now: float | None = None) -> list[str]:
         """Mark feeds dirty; return those that were not dirty already."""

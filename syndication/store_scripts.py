@@ -21,7 +21,10 @@ end
 # KEYS: seen, article, meta, article_feeds, all_articles, story, dirty, status, render times,
 #       then the sorted set and generation hash of every stage the applied event owes work to.
 # ARGV: event_id, kind ("upsert"|"unpublish"), version, published, now, memory_seconds,
-#       article_json, article_id, feed_key_prefix, tombstone_key_prefix, new feed ids...
+#       article_json, article_id, feed_key_prefix, tombstone_key_prefix, story id, lead image
+#       digest ('' for none), new feed ids...
+# The meta hash keeps the story id and image digest beside the version, so that a feed render
+# reads every input it needs in one script (feeds.inputs) without parsing articles first.
 # Remove a dirty mark only if nothing changed the feed since the render read it.
 FINISH = """
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
@@ -75,7 +78,7 @@ if kind == 'unpublish' then
              'at', now)
 else
   local new = {}
-  for i = 11, #ARGV do
+  for i = 13, #ARGV do
     local f = ARGV[i]
     new[f] = true
     redis.call('ZADD', feed_prefix .. f, published, article_id)
@@ -86,12 +89,12 @@ else
     if not new[f] then redis.call('ZREM', feed_prefix .. f, article_id) touch(f) end
   end
   redis.call('DEL', afeeds)
-  if #ARGV >= 11 then redis.call('SADD', afeeds, unpack(ARGV, 11)) end
+  if #ARGV >= 13 then redis.call('SADD', afeeds, unpack(ARGV, 13)) end
   redis.call('SET', article, article_json)
   redis.call('ZADD', all, published, article_id)
   if story ~= '' then redis.call('SADD', story, article_id) end
   redis.call('HSET', meta, 'version', ARGV[3], 'state', 'live', 'event', event_id, 'at', now,
-             'published', published)
+             'published', published, 'story', ARGV[11], 'image', ARGV[12])
 end
 redis.call('HINCRBY', meta, 'applied', 1)
 record('applied')

@@ -9,7 +9,7 @@ Redis (the inbox stream, dirty feeds, the due set, the work lists of
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -17,7 +17,7 @@ import structlog
 from celery import Celery, Task, shared_task
 
 from feeds.export import export_owed
-from feeds.storage import refresh_feed
+from feeds.storage import RENDER_INTERVAL, refresh_feeds
 from feeds.websub import ping_owed
 from syndication import metrics
 from syndication.errors import TransientError
@@ -49,9 +49,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-# A feed that has been quiet renders as soon as its event is applied (the leading edge); a
-# busy one renders at most once per this many seconds, whatever the burst.
-RENDER_INTERVAL = 0.2
 # A deliver message stops taking its posts after this long and hands the rest to a new message
 # (well inside the task time limit; their due entries would bring them back anyway).
 DELIVER_BUDGET = 30.0
@@ -82,17 +79,50 @@ def schedule_renders(app: Celery, feed_ids: Iterable[str], *, after: float = 0.0
     return len(ids)
 
 
+def _language(feed_id: str) -> str:
+    return feed_id.partition("/")[0]
+
+
+# The time (monotonic) at which this process last asked for each language's render round.
+_round_at: dict[str, float] = {}
+
+
 def render_soon(app: Celery, last_rendered: Mapping[str, float], now: float) -> int:
-    """Queue the render of newly dirty feeds: a feed that has been quiet (its last render
-    started at least ``RENDER_INTERVAL`` ago) renders at once, the leading edge; a busy one
-    when its interval is over. Events that arrive while a feed is dirty send nothing (the
-    dirty mark coalesces them), so a burst renders each feed at most once per interval."""
-    quiet = [f for f, at in last_rendered.items() if now - at >= RENDER_INTERVAL]
-    busy = {f: RENDER_INTERVAL - (now - at) for f, at in last_rendered.items() if f not in quiet}
-    sent = schedule_renders(app, quiet)
-    if busy:
-        sent += schedule_renders(app, busy, after=max(busy.values()))
-    return sent
+    """Queue the render round of each language that has newly dirty feeds.
+
+    A round renders every dirty feed of its language together (an event's feeds are all of
+    one language, so they show it at the same moment), each at most once per
+    ``RENDER_INTERVAL``: at once when one of the newly dirty feeds has been quiet that
+    long (the leading edge), else when the first one's interval is over. Events that find
+    their feeds already dirty send nothing (the dirty marks coalesce them), and a process
+    that has a round on its way for that time sends no other.
+    """
+    return ask_rounds(
+        app, {f: max(0.0, RENDER_INTERVAL - (now - at)) for f, at in last_rendered.items()}
+    )
+
+
+def _ask_round(app: Celery, language: str, feed_ids: Sequence[str], after: float) -> int:
+    """Queue a render round of ``language`` in ``after`` seconds, unless this process has
+    one on its way that runs after now and no later than that."""
+    clock = time.monotonic()
+    asked = _round_at.get(language)
+    if asked is not None and clock <= asked <= clock + after:
+        return 0
+    _round_at[language] = clock + after
+    return schedule_renders(app, feed_ids, after=after)
+
+
+def ask_rounds(app: Celery, waits: Mapping[str, float]) -> int:
+    """Queue the rounds that render ``waits``' feeds (feed -> seconds to wait): one per
+    language, when the first of its feeds may render."""
+    by_language: dict[str, list[str]] = {}
+    for feed_id in waits:
+        by_language.setdefault(_language(feed_id), []).append(feed_id)
+    return sum(
+        _ask_round(app, language, ids, min(waits[f] for f in ids))
+        for language, ids in by_language.items()
+    )
 
 
 # A process nudges one stage at most this often: a nudge only says "look at the work list",
@@ -251,40 +281,36 @@ def sweep(self: Task, stale_after: float = 10.0) -> dict[str, object]:
     max_retries=10,
 )
 def render_feeds(self: Task, feed_ids: list[str]) -> dict[str, object]:
-    """Render dirty feeds in every format; changed documents owe a WebSub ping and an export."""
+    """Render round: every dirty feed of the languages of ``feed_ids``, together; changed
+    documents owe a WebSub ping and an export."""
     rt = runtime(self.app)
     config = rt.config.feeds
-    again: list[str] = []
-    changed = rendered = 0
-    # A feed rendered less than RENDER_INTERVAL ago waits for the rest of the interval (its
-    # dirty mark keeps collecting the events meanwhile).
+    # A language renders at most one round per RENDER_INTERVAL: one that started a round
+    # less than that ago waits for the rest of the interval (the dirty marks keep collecting
+    # the events meanwhile), so a burst renders each feed a bounded number of times.
     now = time.time()
-    last = rt.feeds.last_rendered(feed_ids)
-    early = {f: RENDER_INTERVAL - (now - t) for f, t in last.items() if now - t < RENDER_INTERVAL}
-    if early:
-        schedule_renders(self.app, early, after=max(early.values()))
-    for feed_id in (f for f in feed_ids if f not in early):
-        result = refresh_feed(rt.feeds, config, feed_id)
-        if result.again:
-            again.append(feed_id)
-        report = result.report
-        if report is None:
-            continue  # another render already took care of it
-        rendered += 1
+    claimed, early = rt.feeds.claim_rounds(sorted({_language(f) for f in feed_ids}), now)
+    dirty = [f for f in rt.store.dirty_feeds() if _language(f) in claimed]
+    ask_rounds(self.app, {f: early[_language(f)] for f in feed_ids if _language(f) in early})
+    result = refresh_feeds(rt.feeds, config, dirty)
+    changed = 0
+    for report in result.reports:
         changed += len(report.changed)
         metrics.RENDER_SECONDS.observe(report.seconds)
         metrics.FEEDS_RENDERED.labels(changed=str(bool(report.changed)).lower()).inc()
         log.info(
             "feed.rendered",
-            feed=feed_id,
+            feed=report.feed_id,
             items=report.items,
             changed=len(report.changed),
             ms=round(report.seconds * 1000, 2),
         )
-    schedule_renders(self.app, again, after=RENDER_INTERVAL)
+    ask_rounds(self.app, dict.fromkeys(result.again, RENDER_INTERVAL))
     if changed:
-        nudge_owed(self.app, time.time(), ("websub", "export"))
-    return {"feeds": len(feed_ids), "rendered": rendered, "changed": changed}
+        clock = time.monotonic()
+        for work in rt.feeds.owed_by(config):
+            _nudge(self.app, work.stage, clock)
+    return {"feeds": len(dirty), "rendered": len(result.reports), "changed": changed}
 
 
 @shared_task(bind=True, name=WEBSUB.name, autoretry_for=_REDIS_DOWN, max_retries=5)

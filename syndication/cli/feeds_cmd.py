@@ -66,23 +66,28 @@ def show(ctx: CliContext, path: str) -> None:
     click.echo(doc.body.decode("utf-8"))
 
 
+# Feeds rendered together (they share their reads and their write).
+RENDER_CHUNK = 10
+
+
 @feeds.command()
 @click.option("--all", "render_all", is_flag=True, help="Render every known feed, dirty or not.")
 @pass_ctx
 def render(ctx: CliContext, render_all: bool) -> None:
     """Render feeds now, in this process (dirty ones, or --all), with their news sitemaps."""
-    from feeds.storage import FeedStorage, refresh_feed
+    from feeds.storage import FeedStorage, refresh_feeds
 
     storage = FeedStorage(ctx.store, sitemaps=ctx.config.search.sitemaps)
     config = ctx.config.feeds
     refs = storage.all_feeds(config)
     ids = [r.id for r in refs] if render_all else ctx.store.dirty_feeds()
     with progress("rendering", len(ids)) as advance:
-        for feed_id in ids:
+        for start in range(0, len(ids), RENDER_CHUNK):
+            chunk = ids[start : start + RENDER_CHUNK]
             if render_all:
-                ctx.store.mark_dirty([feed_id])
-            refresh_feed(storage, config, feed_id)
-            advance(1)
+                ctx.store.mark_dirty(chunk)
+            refresh_feeds(storage, config, chunk)
+            advance(len(chunk))
     storage.render_index(refs, config)
     storage.refresh_sitemaps(config)
     err.print(f"rendered {len(ids)} feed(s)")

@@ -183,8 +183,9 @@ def test_gzip_is_sent_when_accepted_and_decompresses_to_the_same_bytes(app: Star
 
 
 @pytest.mark.usefixtures("rendered")
-def test_gzip_body_on_the_wire_is_the_stored_gzip(app: Starlette, store: Store) -> None:
-    """The compressed bytes sent are exactly the precompressed body the store keeps."""
+def test_gzip_body_on_the_wire_is_the_documents_gzip(app: Starlette, store: Store) -> None:
+    """The compressed bytes sent are the document's one gzip encoding, which decompresses
+    to the stored body."""
 
     async def raw() -> bytes:
         transport = httpx.ASGITransport(app=app)

@@ -16,7 +16,7 @@ import uvicorn
 
 from feeds.catalog import feed_indexer
 from feeds.sitemaps import NEWS_LIMIT, news_sitemap_path
-from feeds.storage import FeedStorage, refresh_feed
+from feeds.storage import FeedStorage, refresh_feeds
 from syndication.config import Config, load_config
 from syndication.ingest import Ingestor
 from syndication.server import create_app
@@ -219,7 +219,7 @@ def test_a_news_sitemap_lists_the_newest_thousand_and_reads_cached_entries(
     events = [news_event(n, title=f"Bài {n}", hours_ago=(n + 1) / 60) for n in range(1005)]
     ingestor.ingest_batch(events, source="test")
     storage = FeedStorage(store, sitemaps=config.search.sitemaps)
-    refresh_feed(storage, config.feeds, "vi/all")
+    refresh_feeds(storage, config.feeds, ["vi/all"])
     doc = storage.get(VI_NEWS)
     assert doc is not None and doc.items == NEWS_LIMIT
     titles = [i.title for i in check_news_sitemap(doc.body, datetime.now(UTC))]
@@ -230,7 +230,7 @@ def test_a_news_sitemap_lists_the_newest_thousand_and_reads_cached_entries(
         news_event(0, title="Bài mới", hours_ago=1 / 60, updated_at=updated) | {"id": "evt-u0"},
         source="test",
     )
-    refresh_feed(storage, config.feeds, "vi/all")
+    refresh_feeds(storage, config.feeds, ["vi/all"])
     doc = storage.get(VI_NEWS)
     assert doc is not None and check_news_sitemap(doc.body)[0].title == "Bài mới"
 
