@@ -34,6 +34,10 @@ OPML_PATH = "/feeds/index.opml"
 GZIP_LEVEL = 1
 
 
+# Recorded with each document: what it is stored as.
+_FORMAT = "gzip"
+
+
 def compress(body: bytes) -> bytes:
     """``body`` as stored and sent to clients that accept gzip (no timestamp: the same
     body always gives the same bytes)."""
@@ -132,8 +136,9 @@ class DocumentStore:
             return []
         pipe = self.r.pipeline(transaction=False)
         for doc in docs:
-            pipe.hget(self.keys.rendered(doc.path), "etag")
-        old = pipe.execute()
+            pipe.hmget(self.keys.rendered(doc.path), "etag", "format")
+        # A document an older release stored (uncompressed, no format) is rewritten whole.
+        old = [etag if text_of(form) == _FORMAT else None for etag, form in pipe.execute()]
         changed: list[str] = []
         pipe = self.r.pipeline()
         for doc, before in zip(docs, old, strict=True):
@@ -148,6 +153,7 @@ class DocumentStore:
                 mapping.update(
                     {
                         "gzip": compress(doc.body),
+                        "format": _FORMAT,
                         "etag": etag,
                         "last_modified": float(int(now)),
                         "content_type": doc.content_type,

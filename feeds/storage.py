@@ -52,7 +52,8 @@ for i = 3, #ARGV do
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[1])
     out[#out + 1] = ''
   else
-    out[#out + 1] = tostring(interval - (now - last))
+    -- At most one interval, whatever the clocks of the claimers say.
+    out[#out + 1] = tostring(math.min(interval, interval - (now - last)))
   end
 end
 return out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 # The worker queues (each a Redis list kept by kombu): short CPU work (ingest, render) apart
 # from network waits (deliver). Celery's app, the metrics and ``status`` all read this one.
@@ -208,6 +209,7 @@ class Keys:
         return self.media(self.media_digest(url))
 
     @staticmethod
+    @lru_cache(maxsize=4096)
     def media_digest(url: str) -> str:
         """The digest naming the image at ``url`` among the :meth:`media` keys."""
         return hashlib.sha256(url.encode()).hexdigest()[:32]

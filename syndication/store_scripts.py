@@ -44,15 +44,20 @@ local seen, article, meta, afeeds, all, story, dirty, status =
 local event_id, kind, version, published, now, memory =
   ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
 local article_json, article_id, feed_prefix, tomb_prefix = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
-if redis.call('EXISTS', seen) == 1 then return {'duplicate'} end
-redis.call('SET', seen, now, 'EX', memory)
+if not redis.call('SET', seen, now, 'NX', 'EX', memory) then return {'duplicate'} end
 local function record(state)
   redis.call('HSET', status, 'state', state, 'article', article_id, 'at', now)
   redis.call('EXPIRE', status, memory)
 end
-local old_version = tonumber(redis.call('HGET', meta, 'version') or '-1e18')
+local current = redis.call('HMGET', meta, 'version', 'state')
+local old_version = tonumber(current[1] or '-1e18')
 if version < old_version then record('stale') return {'stale'} end
-local old = redis.call('SMEMBERS', afeeds)
+-- A new article is in no feed and has no tombstones. A known one may have a tombstone in a
+-- feed it (re)joins, or anywhere when it was unpublished; not in a feed it stays in.
+local old, was_in = {}, {}
+if current[1] then old = redis.call('SMEMBERS', afeeds) end
+for _, f in ipairs(old) do was_in[f] = true end
+local tombs_left = current[1] and current[2] == 'unpublished'
 -- Every affected feed, as '1:<last render>:<feed>' when this event made it dirty (a render
 -- must be queued, not before the feed's render interval from its last render) or '0::<feed>'
 -- when a render is already pending for it.
@@ -82,13 +87,15 @@ else
     local f = ARGV[i]
     new[f] = true
     redis.call('ZADD', feed_prefix .. f, published, article_id)
-    redis.call('ZREM', tomb_prefix .. f, article_id)
+    if current[1] and (tombs_left or not was_in[f]) then
+      redis.call('ZREM', tomb_prefix .. f, article_id)
+    end
     touch(f)
   end
   for _, f in ipairs(old) do
     if not new[f] then redis.call('ZREM', feed_prefix .. f, article_id) touch(f) end
   end
-  redis.call('DEL', afeeds)
+  if #old > 0 then redis.call('DEL', afeeds) end
   if #ARGV >= 13 then redis.call('SADD', afeeds, unpack(ARGV, 13)) end
   redis.call('SET', article, article_json)
   redis.call('ZADD', all, published, article_id)
