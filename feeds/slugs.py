@@ -55,10 +55,15 @@ def slug_for(name: str, overrides: Mapping[str, str] = _EMPTY) -> str:
     if override is None:
         override = overrides.get(name)
     if override is not None:
-        slug = slugify(override)
+        slug = _slugified(override)
         if slug:
             return slug
     return _automatic(nfc)
+
+
+@lru_cache(maxsize=4096)
+def _slugified(override: str) -> str:
+    return str(slugify(override))
 
 
 @lru_cache(maxsize=65_536)

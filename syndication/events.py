@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeAlias
@@ -54,8 +55,16 @@ YEARS = (1900, 2200)
 MAX_WARNINGS = 20
 
 
+# The limits of the event being validated (set by parse_event around its validation): read
+# by a dozen field validators per event, which is cheaper than each digging in the context.
+_LIMITS: ContextVar[Limits | None] = ContextVar("limits", default=None)
+
+
 def _limits(info: ValidationInfo) -> Limits:
-    context = info.context
+    limits = _LIMITS.get()
+    if limits is not None:
+        return limits
+    context = info.context  # a model validated directly, with ``context={"limits": ...}``
     limits = context.get("limits") if isinstance(context, Mapping) else None
     return limits if isinstance(limits, Limits) else _DEFAULT_LIMITS
 
@@ -433,13 +442,17 @@ def parse_event(raw: object, limits: Limits | None = None) -> ParsedEvent:
         )
     warnings: list[str] = []
     # Cleaning copies the whole value; most events have nothing to clean.
-    dirty = any(needs_cleaning(text) for text in strings)
+    dirty = needs_cleaning(strings)
     cleaned = clean_tree(raw, None, warnings) if dirty else raw
     if len(warnings) > MAX_WARNINGS:
         more = len(warnings) - MAX_WARNINGS
         warnings = [*warnings[:MAX_WARNINGS], f"event: {more} more warning(s) not listed"]
     try:
-        event = _MODELS[kind].model_validate(cleaned, context={"limits": limits or _DEFAULT_LIMITS})
+        token = _LIMITS.set(limits or _DEFAULT_LIMITS)
+        try:
+            event = _MODELS[kind].model_validate(cleaned)
+        finally:
+            _LIMITS.reset(token)
     except ValidationError as exc:
         raise EventValidationError(_errors_from(exc)) from None
     return ParsedEvent(event, tuple(warnings))
