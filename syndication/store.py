@@ -31,7 +31,7 @@ from syndication.errors import FieldError, StoreError
 from syndication.events import Article, ArticleUnpublished, ParsedEvent, is_event_id
 from syndication.keys import Keys
 from syndication.replies import decode_map, members, pairs, scores, text_of
-from syndication.store_scripts import APPLY, FINISH
+from syndication.store_scripts import APPLY, APPLY_CHUNK, APPLY_MANY, FINISH
 
 __all__ = [
     "ApplyResult",
@@ -88,6 +88,7 @@ class Store:
         self._parsed = ArticleCache()
         self.memory = event_memory_seconds
         self._apply = client.register_script(APPLY)
+        self._apply_many = client.register_script(APPLY_MANY)
         self._finish = client.register_script(FINISH)
 
     # --- events ------------------------------------------------------------------------
@@ -176,13 +177,17 @@ class Store:
         now: float | None = None,
         owe: Sequence[str] = (),
     ) -> list[ApplyResult]:
-        """Apply many events in one round trip (each still atomic on its own)."""
+        """Apply many events, in order, in one round trip (each exactly as alone; a chunk of
+        them is one script call, which Redis runs without interleaving other commands)."""
         stamp = time.time() if now is None else now
         pipe = self.r.pipeline(transaction=False)
-        for parsed, feeds in batch:
-            keys, args = self._apply_args(parsed, feeds, stamp, owe)
-            self._apply(keys=keys, args=args, client=pipe)
-        replies = pipe.execute()
+        for start in range(0, len(batch), APPLY_CHUNK):
+            flat: list[str | float] = []
+            for parsed, feeds in batch[start : start + APPLY_CHUNK]:
+                keys, args = self._apply_args(parsed, feeds, stamp, owe)
+                flat += [len(keys), len(args), *keys, *args]
+            self._apply_many(keys=[], args=flat, client=pipe)
+        replies = [reply for chunk in pipe.execute() for reply in chunk] if batch else []
         return [self._result(p, reply) for (p, _), reply in zip(batch, replies, strict=True)]
 
     @staticmethod

@@ -6,7 +6,7 @@ one atomic step on the server; callers pass every key they touch (see ``KEYS``/`
 
 from __future__ import annotations
 
-__all__ = ["APPLY", "FINISH", "OWE_LUA"]
+__all__ = ["APPLY", "APPLY_CHUNK", "APPLY_MANY", "FINISH", "OWE_LUA"]
 
 # Lua: record ``item`` in a stage's work list (``zkey`` sorted set, ``gkey`` generation hash;
 # see syndication.worklist) at time ``now``. An item already listed (leased, or waiting for a
@@ -36,77 +36,107 @@ if not score then return 1 end
 return 0
 """
 
-APPLY = (
+# The apply step as a Lua function of (keys, args) for one event (see APPLY for both).
+_APPLY_FN = (
     OWE_LUA
     + """
-local seen, article, meta, afeeds, all, story, dirty, status =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
-local event_id, kind, version, published, now, memory =
-  ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
-local article_json, article_id, feed_prefix, tomb_prefix = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
-if not redis.call('SET', seen, now, 'NX', 'EX', memory) then return {'duplicate'} end
-local function record(state)
-  redis.call('HSET', status, 'state', state, 'article', article_id, 'at', now)
-  redis.call('EXPIRE', status, memory)
-end
-local current = redis.call('HMGET', meta, 'version', 'state')
-local old_version = tonumber(current[1] or '-1e18')
-if version < old_version then record('stale') return {'stale'} end
--- A new article is in no feed and has no tombstones. A known one may have a tombstone in a
--- feed it (re)joins, or anywhere when it was unpublished; not in a feed it stays in.
-local old, was_in = {}, {}
-if current[1] then old = redis.call('SMEMBERS', afeeds) end
-for _, f in ipairs(old) do was_in[f] = true end
-local tombs_left = current[1] and current[2] == 'unpublished'
--- Every affected feed, as '1:<last render>:<feed>' when this event made it dirty (a render
--- must be queued, not before the feed's render interval from its last render) or '0::<feed>'
--- when a render is already pending for it.
-local dirtied = {'applied'}
-local function touch(f)
-  -- Plain ZADD: the score moves to the latest change (so a render in progress can tell it
-  -- missed one), and the reply is 1 only when the feed was not dirty before.
-  if redis.call('ZADD', dirty, now, f) == 1 then
-    table.insert(dirtied, '1:' .. (redis.call('HGET', KEYS[9], f) or '0') .. ':' .. f)
-  else
-    table.insert(dirtied, '0::' .. f)
+local function apply(K, A)
+  local seen, article, meta, afeeds, all, story, dirty, status =
+    K[1], K[2], K[3], K[4], K[5], K[6], K[7], K[8]
+  local event_id, kind, version, published, now, memory =
+    A[1], A[2], tonumber(A[3]), A[4], A[5], A[6]
+  local article_json, article_id, feed_prefix, tomb_prefix = A[7], A[8], A[9], A[10]
+  if not redis.call('SET', seen, now, 'NX', 'EX', memory) then return {'duplicate'} end
+  local function record(state)
+    redis.call('HSET', status, 'state', state, 'article', article_id, 'at', now)
+    redis.call('EXPIRE', status, memory)
   end
-end
-if kind == 'unpublish' then
-  for _, f in ipairs(old) do
-    redis.call('ZREM', feed_prefix .. f, article_id)
-    redis.call('ZADD', tomb_prefix .. f, now, article_id)
-    touch(f)
-  end
-  redis.call('DEL', afeeds)
-  redis.call('ZREM', all, article_id)
-  redis.call('HSET', meta, 'version', ARGV[3], 'state', 'unpublished', 'event', event_id,
-             'at', now)
-else
-  local new = {}
-  for i = 13, #ARGV do
-    local f = ARGV[i]
-    new[f] = true
-    redis.call('ZADD', feed_prefix .. f, published, article_id)
-    if current[1] and (tombs_left or not was_in[f]) then
-      redis.call('ZREM', tomb_prefix .. f, article_id)
+  local current = redis.call('HMGET', meta, 'version', 'state')
+  local old_version = tonumber(current[1] or '-1e18')
+  if version < old_version then record('stale') return {'stale'} end
+  -- A new article is in no feed and has no tombstones. A known one may have a tombstone in a
+  -- feed it (re)joins, or anywhere when it was unpublished; not in a feed it stays in.
+  local old, was_in = {}, {}
+  if current[1] then old = redis.call('SMEMBERS', afeeds) end
+  for _, f in ipairs(old) do was_in[f] = true end
+  local tombs_left = current[1] and current[2] == 'unpublished'
+  -- Every affected feed, as '1:<last render>:<feed>' when this event made it dirty (a render
+  -- must be queued, not before the feed's render interval from its last render) or '0::<feed>'
+  -- when a render is already pending for it.
+  local dirtied = {'applied'}
+  local function touch(f)
+    -- Plain ZADD: the score moves to the latest change (so a render in progress can tell it
+    -- missed one), and the reply is 1 only when the feed was not dirty before.
+    if redis.call('ZADD', dirty, now, f) == 1 then
+      table.insert(dirtied, '1:' .. (redis.call('HGET', K[9], f) or '0') .. ':' .. f)
+    else
+      table.insert(dirtied, '0::' .. f)
     end
-    touch(f)
   end
-  for _, f in ipairs(old) do
-    if not new[f] then redis.call('ZREM', feed_prefix .. f, article_id) touch(f) end
+  if kind == 'unpublish' then
+    for _, f in ipairs(old) do
+      redis.call('ZREM', feed_prefix .. f, article_id)
+      redis.call('ZADD', tomb_prefix .. f, now, article_id)
+      touch(f)
+    end
+    redis.call('DEL', afeeds)
+    redis.call('ZREM', all, article_id)
+    redis.call('HSET', meta, 'version', A[3], 'state', 'unpublished', 'event', event_id,
+               'at', now)
+  else
+    local new = {}
+    for i = 13, #A do
+      local f = A[i]
+      new[f] = true
+      redis.call('ZADD', feed_prefix .. f, published, article_id)
+      if current[1] and (tombs_left or not was_in[f]) then
+        redis.call('ZREM', tomb_prefix .. f, article_id)
+      end
+      touch(f)
+    end
+    for _, f in ipairs(old) do
+      if not new[f] then redis.call('ZREM', feed_prefix .. f, article_id) touch(f) end
+    end
+    if #old > 0 then redis.call('DEL', afeeds) end
+    if #A >= 13 then redis.call('SADD', afeeds, unpack(A, 13)) end
+    redis.call('SET', article, article_json)
+    redis.call('ZADD', all, published, article_id)
+    if story ~= '' then redis.call('SADD', story, article_id) end
+    redis.call('HSET', meta, 'version', A[3], 'state', 'live', 'event', event_id, 'at', now,
+               'published', published, 'story', A[11], 'image', A[12])
   end
-  if #old > 0 then redis.call('DEL', afeeds) end
-  if #ARGV >= 13 then redis.call('SADD', afeeds, unpack(ARGV, 13)) end
-  redis.call('SET', article, article_json)
-  redis.call('ZADD', all, published, article_id)
-  if story ~= '' then redis.call('SADD', story, article_id) end
-  redis.call('HSET', meta, 'version', ARGV[3], 'state', 'live', 'event', event_id, 'at', now,
-             'published', published, 'story', ARGV[11], 'image', ARGV[12])
+  redis.call('HINCRBY', meta, 'applied', 1)
+  record('applied')
+  -- The work this change owes later stages, recorded in the same step (see worklist.py).
+  for i = 10, #K, 2 do owe(K[i], K[i + 1], article_id, now) end
+  return dirtied
 end
-redis.call('HINCRBY', meta, 'applied', 1)
-record('applied')
--- The work this change owes later stages, recorded in the same step (see worklist.py).
-for i = 10, #KEYS, 2 do owe(KEYS[i], KEYS[i + 1], article_id, now) end
-return dirtied
 """
 )
+
+APPLY = _APPLY_FN + "return apply(KEYS, ARGV)\n"
+
+# Events applied by one APPLY_MANY call in a batch: long enough to save the client's work per
+# event, short enough that Redis, which runs a script without interleaving, answers other
+# clients within a few milliseconds.
+APPLY_CHUNK = 100
+
+# Many events in one call: ARGV = for each event, its key count, its arg count, its keys, its
+# args. Each event is applied exactly as alone, one after another; the reply is each one's.
+# One call instead of one per event saves most of the client's work per event (a pipeline
+# of scripts packs and parses every command apart).
+APPLY_MANY = (
+    _APPLY_FN
+    + """
+local replies, i = {}, 1
+while i <= #ARGV do
+  local nk, na = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+  local keys = {unpack(ARGV, i + 2, i + 1 + nk)}
+  local args = {unpack(ARGV, i + 2 + nk, i + 1 + nk + na)}
+  replies[#replies + 1] = apply(keys, args)
+  i = i + 2 + nk + na
+end
+return replies
+"""
+)
+
