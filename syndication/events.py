@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Annotated, Any, Literal, TypeAlias
 from urllib.parse import urlsplit
 
@@ -129,7 +130,9 @@ def _rfc3339(value: object) -> datetime:
     return parsed
 
 
+@lru_cache(maxsize=256)
 def _language(value: str) -> str:
+    # Cached: a portal publishes in a few languages, and checking a tag is slow.
     value = value.strip()
     if "_" in value or not langcodes.tag_is_valid(value):
         raise PydanticCustomError("language", "not a valid BCP 47 language tag")
@@ -137,10 +140,16 @@ def _language(value: str) -> str:
 
 
 def _category(value: str) -> str:
-    slug = slugify(value)
+    slug = _slug(value)
     if not slug:
         raise PydanticCustomError("category", "must contain letters or digits")
     return slug
+
+
+@lru_cache(maxsize=1024)
+def _slug(value: str) -> str:
+    # A portal has a handful of categories, each sent with every event.
+    return str(slugify(value))
 
 
 def _nonblank(value: str) -> str:
