@@ -139,4 +139,3 @@ end
 return replies
 """
 )
-
