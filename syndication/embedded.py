@@ -44,7 +44,9 @@ def redis_server_binary() -> Path:
 
 def persistence_arguments(data_dir: Path) -> list[str]:
     """``redis-server`` arguments for a server whose data lives in ``data_dir``: AOF on,
-    fsync every second, no eviction (kombu's bindings break under eviction)."""
+    fsync every second, no eviction (kombu's bindings break under eviction), and no periodic
+    RDB snapshots: the AOF already keeps every write, and a snapshot forks the server to dump
+    the whole dataset every minute under load (a core taken for a second or more)."""
     return [
         "--dir",
         str(data_dir),
@@ -56,6 +58,8 @@ def persistence_arguments(data_dir: Path) -> list[str]:
         "everysec",
         "--maxmemory-policy",
         "noeviction",
+        "--save",
+        "",
     ]
 
 
