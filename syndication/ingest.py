@@ -45,7 +45,7 @@ class Outcome:
     errors: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     dead_letter: str | None = None
-    # When each dirtied feed last started rendering (0: never): renders are spaced per feed.
+    # When each dirtied feed last started rendering (0: never): a quiet one renders at once.
     last_rendered: tuple[float, ...] = ()
 
     def to_json(self) -> dict[str, object]:

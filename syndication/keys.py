@@ -103,7 +103,8 @@ class Keys:
 
     @property
     def render_times(self) -> str:
-        """Hash: feed id -> when its last render started (renders are spaced per feed)."""
+        """Hash: feed id -> when its last render started; ``round:<language>`` -> when the
+        language's last render round started (rounds are spaced per language)."""
         return self._k("render", "last")
 
     def render_lock(self, feed_id: str) -> str:
