@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
+# Feeds rendered by one round at most (the rest of a backlog by the next rounds).
+ROUND_FEEDS = 60
 # A deliver message stops taking its posts after this long and hands the rest to a new message
 # (well inside the task time limit; their due entries would bring them back anyway).
 DELIVER_BUDGET = 30.0
@@ -292,8 +294,13 @@ def render_feeds(self: Task, feed_ids: list[str]) -> dict[str, object]:
     # the events meanwhile), so a burst renders each feed a bounded number of times.
     now = time.time()
     claimed, early = rt.feeds.claim_rounds(sorted({_language(f) for f in feed_ids}), now)
+    # Least recently changed first; a backlog (a backfill, a new config) goes in bounded rounds: one
+    # script reads a whole round, and Redis answers nobody else meanwhile.
     dirty = [f for f in rt.store.dirty_feeds() if _language(f) in claimed]
-    ask_rounds(self.app, {f: early[_language(f)] for f in feed_ids if _language(f) in early})
+    dirty, rest = dirty[:ROUND_FEEDS], dirty[ROUND_FEEDS:]
+    waits = {f: early[_language(f)] for f in feed_ids if _language(f) in early}
+    waits.update(dict.fromkeys(rest, RENDER_INTERVAL))
+    ask_rounds(self.app, waits)
     result = refresh_feeds(rt.feeds, config, dirty)
     changed = 0
     for report in result.reports:

@@ -128,3 +128,49 @@ def test_a_burst_to_one_feed_renders_it_a_few_times_not_once_per_event(
     )
     assert 1 <= renders <= 5, renders
     assert DocumentStore(store).get("/feeds/vi/all.rss") is not None
+
+
+def test_a_backlog_of_dirty_feeds_is_rendered_in_bounded_rounds(
+    settings: Settings, store: Store, worker_factory
+) -> None:
+    """More dirty feeds of one language than one round takes (a backfill of many bylines):
+    a single nudge renders them all, round after round, and every author feed lists its
+    article."""
+    worker_factory(settings, "-c", "1")
+    app = create_app(settings)
+    bylines = [f"Tác giả Số {n}" for n in range(150)]
+    events = [
+        {
+            "id": f"evt-byline-{i}",
+            "type": "article.published",
+            "occurred_at": "2026-11-20T08:00:00+07:00",
+            "article": {
+                "id": f"byline-{i}-vi",
+                "url": f"https://portal.example/vi/news/byline-{i}",
+                "language": "vi",
+                "title": f"Bài số {i}",
+                "summary": "Tóm tắt",
+                "content_html": "<p>Nội dung</p>",
+                "category": "news",
+                "published_at": "2026-11-20T08:00:00+07:00",
+                "authors": [{"name": name} for name in bylines[i * 15 : i * 15 + 15]],
+            },
+        }
+        for i in range(10)
+    ]
+    for event in events:
+        app.send_task("syndication.ingest", (event,))
+    author_feeds = [f"vi/author/tac-gia-so-{n}" for n in range(150)]
+    wait_until(
+        lambda: all(s == "applied" for s in store.event_states([e["id"] for e in events])),
+        message="bylines applied",
+    )
+    wait_until(lambda: not store.dirty_feeds(), message="every dirty feed rendered")
+    # Mark them all dirty again at once and nudge one round: the rest follow by themselves.
+    store.mark_dirty(author_feeds)
+    app.send_task("syndication.render_feeds", (["vi/all"],))
+    wait_until(lambda: not store.dirty_feeds(), message="the backlog rendered, round by round")
+    docs = DocumentStore(store)
+    for n in (0, 74, 149):
+        body = _doc(docs, f"/feeds/vi/author/tac-gia-so-{n}.rss") or b""
+        assert f"byline-{n // 15}".encode() in body, n
