@@ -183,3 +183,42 @@ def test_a_backlog_of_dirty_feeds_is_rendered_in_bounded_rounds(
     for n in (0, 74, 149):
         body = _doc(docs, f"/feeds/vi/author/tac-gia-so-{n}.rss") or b""
         assert f"byline-{n // 15}".encode() in body, n
+
+
+def test_a_render_worker_killed_in_a_round_leaves_the_feeds_owed(
+    settings: Settings, store: Store, worker_factory
+) -> None:
+    """SIGKILL of the render worker as soon as its round has claimed the language: the
+    feeds stay dirty (their marks are cleared only after the documents are written), and a
+    new worker with beat renders them all (its sweep re-queues feeds dirty for 10 s)."""
+    worker_factory(settings, "-Q", "ingest", "-c", "1")  # applies; renders nobody
+    app = create_app(settings)
+    samples = [e for e in load_samples() if e["type"] == "article.published"]
+    for event in samples:
+        app.send_task("syndication.ingest", (event,))
+    wait_until(
+        lambda: all(s == "applied" for s in store.event_states([e["id"] for e in samples])),
+        message="samples applied",
+    )
+    owed = set(store.dirty_feeds())
+    assert owed and all(f.startswith(("vi/", "en/", "ja/")) for f in owed)
+
+    render = worker_factory(settings, "-Q", "render", "-c", "1")
+
+    def claimed() -> bool:
+        return any(k.startswith(b"round:") for k in store.r.hkeys(store.keys.render_times))
+
+    wait_until(claimed, timeout=60, interval=0.001, message="a render round claimed")
+    render.kill()
+    # Whatever the kill interrupted, nothing owed was forgotten: every feed is either
+    # rendered with its articles or still dirty.
+    docs = DocumentStore(store)
+    still = set(store.dirty_feeds())
+    assert all(f in still or docs.get(f"/feeds/{f}.rss") is not None for f in owed)
+
+    worker_factory(settings, "-Q", "render", "-c", "1", "--beat")
+    wait_until(lambda: not store.dirty_feeds(), timeout=90, message="the owed feeds rendered")
+    vi = _doc(docs, "/feeds/vi/all.rss") or b""
+    assert all(
+        e["article"]["url"].encode() in vi for e in samples if e["article"]["language"] == "vi"
+    )
