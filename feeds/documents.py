@@ -138,7 +138,9 @@ class DocumentStore:
         for doc in docs:
             pipe.hmget(self.keys.rendered(doc.path), "etag", "format")
         # A document an older release stored (uncompressed, no format) is rewritten whole.
-        old = [etag if text_of(form) == _FORMAT else None for etag, form in pipe.execute()]
+        stored = pipe.execute()
+        old = [etag if text_of(form) == _FORMAT else None for etag, form in stored]
+        legacy = {d.path for d, (etag, form) in zip(docs, stored, strict=True) if etag and not form}
         changed: list[str] = []
         pipe = self.r.pipeline()
         for doc, before in zip(docs, old, strict=True):
@@ -161,7 +163,7 @@ class DocumentStore:
                     }
                 )
             pipe.hset(self.keys.rendered(doc.path), mapping=mapping)
-            if doc.path in changed:
+            if doc.path in legacy:
                 pipe.hdel(self.keys.rendered(doc.path), "body")  # as an older release kept it
         pipe.zadd(self.keys.rendered_index, {doc.path: now for doc in docs})
         if changed:

@@ -31,7 +31,7 @@ __all__ = ["FeedInputs", "FeedReader", "Listed"]
 # parses far faster than thousands of reply elements):
 #   feeds       per feed, its newest ids
 #   tombstones  per feed, 'id removed-at' pairs
-#   listed      per article listed in any feed: id, version, state, story, image size
+#   listed      per article listed in any feed (so live): id, version, story, image size
 #               (-1: a meta of an older release that records no story or image; the reader
 #               looks them up itself)
 #   others      per other article (translations, tombstones): id, version, state
@@ -61,14 +61,14 @@ for i = 1, #KEYS - 1, 2 do
 end
 local story_seen, story_order = {}, {}
 for _, id in ipairs(order) do
-  local m = redis.call('HMGET', meta_p .. id, 'version', 'state', 'story', 'image')
+  local m = redis.call('HMGET', meta_p .. id, 'version', 'story', 'image')
   local size = -1
-  if m[4] then
+  if m[3] then
     size = 0
-    if m[4] ~= '' then size = redis.call('HSTRLEN', media_p .. m[4], 'data') end
+    if m[3] ~= '' then size = redis.call('HSTRLEN', media_p .. m[3], 'data') end
   end
-  local story = m[3] or ''
-  listed[#listed + 1] = table.concat({id, m[1] or '', m[2] or '', story, size}, '\t')
+  local story = m[2] or ''
+  listed[#listed + 1] = table.concat({id, m[1] or '', story, size}, '\t')
   if story ~= '' and not story_seen[story] then
     story_seen[story] = true
     story_order[#story_order + 1] = story
@@ -97,7 +97,6 @@ class Listed:
 
     article_id: str
     version: str
-    live: bool
     # '' when the meta predates the story field (the reader finds it from the article).
     story: str
     # Bytes of the fetched lead image: 0 when none was fetched, None when not recorded.
@@ -156,8 +155,8 @@ class FeedReader:
             text.decode() for text in reply
         )
         metas = {
-            aid: Listed(aid, version, state == "live", story, None if size == "-1" else int(size))
-            for aid, version, state, story, size in _lines(listed_text)
+            aid: Listed(aid, version, story, None if size == "-1" else int(size))
+            for aid, version, story, size in _lines(listed_text)
         }
         others = {aid: (version, state == "live") for aid, version, state in _lines(others_text)}
         stories = {story: tuple(ids) for story, *ids in _lines(stories_text)}
