@@ -12,6 +12,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from feeds.slugs import slug_for
 from syndication.config.feeds import (
@@ -159,31 +160,48 @@ def parse_feed_path(path: str, config: FeedsConfig | None = None) -> tuple[FeedR
 
 def feeds_for_article(article: Article, config: FeedsConfig) -> frozenset[FeedRef]:
     """Every feed ``article`` belongs in: its language's ``all``, category, authors and tags."""
-    lang = article.language
+    authors = tuple(a.name for a in article.authors)
+    return _feeds_for(article.language, article.category, authors, article.tags, config)
+
+
+def _feeds_for(
+    lang: str,
+    category: str,
+    authors: tuple[str, ...],
+    tags: tuple[str, ...],
+    config: FeedsConfig,
+) -> frozenset[FeedRef]:
     if config.languages and lang not in config.languages:
         return frozenset()
     refs = {FeedRef(lang, "all")}
-    if not config.categories or article.category in config.categories:
-        refs.add(FeedRef(lang, "category", article.category))
+    if not config.categories or category in config.categories:
+        refs.add(FeedRef(lang, "category", category))
     if config.authors:
         refs.update(
-            FeedRef(lang, "author", slug_for(a.name, config.author_slugs)) for a in article.authors
+            FeedRef(lang, "author", slug_for(name, config.author_slugs)) for name in authors
         )
     if config.tags:
         wanted = tag_slugs(config)
         refs.update(
-            FeedRef(lang, "tag", slug)
-            for slug in (slug_for(t) for t in article.tags)
-            if slug in wanted
+            FeedRef(lang, "tag", slug) for slug in (slug_for(t) for t in tags) if slug in wanted
         )
     return frozenset(refs)
 
 
 def feed_indexer(config: FeedsConfig) -> Callable[[Article], list[str]]:
-    """The ids of the feeds an article belongs in, as the ingest step wants them."""
+    """The ids of the feeds an article belongs in, as the ingest step wants them.
+
+    Remembered by what decides them (language, category, bylines, tags): a newsroom sends
+    the same few combinations all day, and working one out builds a dozen references.
+    """
+
+    @lru_cache(maxsize=4096)
+    def ids(key: tuple[str, str, tuple[str, ...], tuple[str, ...]]) -> tuple[str, ...]:
+        return tuple(sorted(ref.id for ref in _feeds_for(*key, config)))
 
     def index(article: Article) -> list[str]:
-        return sorted(ref.id for ref in feeds_for_article(article, config))
+        names = tuple(a.name for a in article.authors)
+        return list(ids((article.language, article.category, names, article.tags)))
 
     return index
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import redis
+from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 
 from syndication.embedded import ensure_embedded, is_running, socket_path
 from syndication.settings import Settings
@@ -45,3 +50,37 @@ def redacted(url: str) -> str:
         f":{parts.port}" if parts.port else ""
     )
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def run_script(
+    client: redis.Redis, script: Script, keys: Sequence[Any], args: Sequence[Any]
+) -> Any:
+    """Run a registered Lua script (``EVALSHA``, loading it when the server lost it) on one
+    pooled connection of ``client``, with the client's retry policy and health checks.
+
+    For the one call every event makes: redis-py's general command path adds more client
+    work per call (hooks, option parsing, response callbacks a script reply has no use for)
+    than the round trip itself costs on a local socket.
+    """
+    pool = client.connection_pool
+    conn = pool.get_connection()
+    try:
+
+        def evalsha() -> Any:
+            conn.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
+            return conn.read_response()
+
+        def load_and_run() -> Any:
+            conn.send_command("SCRIPT", "LOAD", script.script)
+            conn.read_response()
+            return evalsha()
+
+        def drop(_error: Exception) -> None:
+            conn.disconnect()
+
+        try:
+            return conn.retry.call_with_retry(evalsha, drop)
+        except NoScriptError:
+            return conn.retry.call_with_retry(load_and_run, drop)
+    finally:
+        pool.release(conn)

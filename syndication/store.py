@@ -18,6 +18,7 @@ from typing import Any, Literal
 import redis
 
 from syndication.article_cache import ArticleCache
+from syndication.connection import run_script
 from syndication.deadletters import (
     DEAD_LETTER_RAW_BYTES,
     ERROR_CHARS,
@@ -31,7 +32,7 @@ from syndication.errors import FieldError, StoreError
 from syndication.events import Article, ArticleUnpublished, ParsedEvent, is_event_id
 from syndication.keys import Keys
 from syndication.replies import decode_map, members, pairs, scores, text_of
-from syndication.store_scripts import APPLY, APPLY_CHUNK, APPLY_MANY, FINISH
+from syndication.store_scripts import APPLY, APPLY_CHUNK, APPLY_MANY, DIRTY_MARK_UNIT, FINISH
 
 __all__ = [
     "ApplyResult",
@@ -168,7 +169,7 @@ class Store:
         """
         stamp = time.time() if now is None else now
         keys, args = self._apply_args(parsed, feed_ids, stamp, owe)
-        return self._result(parsed, self._apply(keys=keys, args=args))
+        return self._result(parsed, run_script(self.r, self._apply, keys, args))
 
     def apply_events(
         self,
@@ -329,7 +330,7 @@ class Store:
     # --- rendering bookkeeping -----------------------------------------------------------
     def dirty_feeds(self, older_than: float | None = None) -> list[str]:
         """Feeds waiting to be rendered (dirty before ``older_than`` when given)."""
-        high = "+inf" if older_than is None else older_than
+        high = "+inf" if older_than is None else int(older_than * DIRTY_MARK_UNIT)
         return members(self.r.zrangebyscore(self.keys.dirty_feeds, "-inf", high))
 
     def claim_dirty(self, feed_id: str) -> bool:
@@ -350,7 +351,7 @@ class Store:
         stamp = time.time() if now is None else now
         pipe = self.r.pipeline(transaction=False)
         for f in ids:
-            pipe.zadd(self.keys.dirty_feeds, {f: stamp}, nx=True)
+            pipe.zadd(self.keys.dirty_feeds, {f: int(stamp * DIRTY_MARK_UNIT)}, nx=True)
         return [f for f, added in zip(ids, pipe.execute(), strict=True) if added]
 
     # --- dead letters --------------------------------------------------------------------

@@ -6,7 +6,7 @@ one atomic step on the server; callers pass every key they touch (see ``KEYS``/`
 
 from __future__ import annotations
 
-__all__ = ["APPLY", "APPLY_CHUNK", "APPLY_MANY", "FINISH", "OWE_LUA"]
+__all__ = ["APPLY", "APPLY_CHUNK", "APPLY_MANY", "DIRTY_MARK_UNIT", "FINISH", "OWE_LUA"]
 
 # Lua: record ``item`` in a stage's work list (``zkey`` sorted set, ``gkey`` generation hash;
 # see syndication.worklist) at time ``now``. An item already listed (leased, or waiting for a
@@ -25,6 +25,11 @@ end
 #       digest ('' for none), new feed ids...
 # The meta hash keeps the story id and image digest beside the version, so that a feed render
 # reads every input it needs in one script (feeds.inputs) without parsing articles first.
+# Dirty marks (scores of the dirty-feeds set) count microseconds: a change at ``t`` seconds
+# marks its feeds ``int(t * DIRTY_MARK_UNIT)`` (or the feed's previous mark + 1, if that is
+# not earlier). Marks written in seconds by earlier releases still compare and clear.
+DIRTY_MARK_UNIT = 1_000_000
+
 # Remove a dirty mark only if nothing changed the feed since the render read it.
 FINISH = """
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
@@ -64,12 +69,20 @@ local function apply(K, A)
   -- must be queued, not before the feed's render interval from its last render) or '0::<feed>'
   -- when a render is already pending for it.
   local dirtied = {'applied'}
+  -- A dirty mark is the time of the feed's latest change in whole microseconds (see
+  -- DIRTY_MARK_UNIT), moved strictly on by every change, so that a render in progress can
+  -- tell it missed one. Whole numbers keep the small dirty set cheap to update: Redis keeps
+  -- a fraction as text in a small sorted set and parses it again at every comparison.
+  local mark = string.format('%d', tonumber(now) * 1000000)
   local function touch(f)
-    -- Plain ZADD: the score moves to the latest change (so a render in progress can tell it
-    -- missed one), and the reply is 1 only when the feed was not dirty before.
-    if redis.call('ZADD', dirty, now, f) == 1 then
+    local old = redis.call('ZSCORE', dirty, f)
+    if not old then
+      redis.call('ZADD', dirty, mark, f)
       table.insert(dirtied, '1:' .. (redis.call('HGET', K[9], f) or '0') .. ':' .. f)
     else
+      local moved = mark
+      if tonumber(old) >= tonumber(mark) then moved = string.format('%d', old + 1) end
+      redis.call('ZADD', dirty, moved, f)
       table.insert(dirtied, '0::' .. f)
     end
   end

@@ -18,6 +18,7 @@ from syndication.config.feeds import FeedFormat
 from syndication.ingest import Ingestor
 from syndication.settings import Settings
 from syndication.store import Store
+from syndication.store_scripts import DIRTY_MARK_UNIT
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 LEAD = "https://images.portal.example/hue-2001/lead.jpg"
@@ -276,13 +277,14 @@ def test_dirty_marks_are_cleared_only_when_nothing_changed_meanwhile(
     assert "vi/all" in dirty and "en/all" in dirty
     done = refresh_feeds(FeedStorage(store), feeds, dirty, time.time())
     assert done.again == () and store.dirty_feeds() == []
-    assert {r.dirty_mark for r in done.reports} == {1_800_000_000.0}
+    assert {r.dirty_mark for r in done.reports} == {1_800_000_000 * DIRTY_MARK_UNIT}
 
     apply(store, settings, feeds, [HUE[3]], now=1_800_000_100.0)  # pho-vi
     refs = [FeedRef.from_id(f) for f in store.dirty_feeds()]
     reports = FeedStorage(store).render_many(refs, feeds, time.time())
     marks = {r.feed_id: r.dirty_mark for r in reports if r.dirty_mark is not None}
-    assert set(marks) == {r.id for r in refs} and set(marks.values()) == {1_800_000_100.0}
+    assert set(marks) == {r.id for r in refs}
+    assert set(marks.values()) == {1_800_000_100 * DIRTY_MARK_UNIT}
     apply(store, settings, feeds, [HUE[4]], now=1_800_000_200.0)  # hoian-vi, meanwhile
     again = store.finish_dirty(marks)
     # The round's feeds hoian-vi touched; not pho-vi's own author and category feeds.
@@ -292,6 +294,37 @@ def test_dirty_marks_are_cleared_only_when_nothing_changed_meanwhile(
     assert store.finish_dirty({"vi/author/tran-van-binh": 1.0}) == []  # clean: nothing owed
     last = refresh_feeds(FeedStorage(store), feeds, store.dirty_feeds(), time.time())
     assert last.again == () and store.dirty_feeds() == []
+
+
+def test_every_change_moves_a_dirty_mark_on_even_at_the_same_time(
+    store: Store, settings: Settings, feeds: FeedsConfig
+) -> None:
+    """Two changes stamped with the same time (two workers, one clock tick), or a change from
+    a clock that is behind, still give the feed a new mark: a round that read the first
+    mark renders the feed again instead of clearing it. Marks written in seconds by the
+    previous release are cleared like any other."""
+    apply(store, settings, feeds, [HUE[3]], now=1_800_000_000.0)  # pho-vi
+    refs = [FeedRef.from_id(f) for f in store.dirty_feeds()]
+    marks = {
+        r.feed_id: r.dirty_mark
+        for r in FeedStorage(store).render_many(refs, feeds, time.time())
+        if r.dirty_mark is not None
+    }
+    assert set(marks.values()) == {1_800_000_000 * DIRTY_MARK_UNIT}
+    same_time = publish("pho-vi-2", "vi", "Phở gánh", author="Trần Văn Bình", minute=11)
+    apply(store, settings, feeds, [same_time], now=1_800_000_000.0)
+    assert set(store.finish_dirty(marks)) == {r.id for r in refs}
+    scored = store.r.zrange(store.keys.dirty_feeds, 0, -1, withscores=True)
+    marks = {bytes(f).decode(): float(score) for f, score in scored}
+    assert set(marks.values()) == {1_800_000_000 * DIRTY_MARK_UNIT + 1}
+    behind = publish("pho-vi-3", "vi", "Bún chả", author="Trần Văn Bình", minute=12)
+    apply(store, settings, feeds, [behind], now=1_700_000_000.0)  # a clock far behind
+    assert set(store.finish_dirty(marks)) == set(marks)
+    # A mark of the previous release (seconds, with a fraction) clears when nothing moved it.
+    store.r.zadd(store.keys.dirty_feeds, {"vi/all": 1_800_000_300.25})
+    refs = [FeedRef.from_id(f) for f in store.dirty_feeds()]
+    done = refresh_feeds(FeedStorage(store), feeds, [r.id for r in refs], time.time())
+    assert done.again == () and store.dirty_feeds() == []
 
 
 def test_empty_rounds_render_without_error(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 
+import redis
+
 from syndication.events import parse_event
 from syndication.store import Store
 from tests.unit.test_events import EVENT
@@ -132,6 +134,29 @@ def test_dead_letters_keep_payload_errors_time_and_source(store: Store) -> None:
     )
     assert store.event_state("bad") == "rejected"
     assert store.drop_dead_letter(dl_id) and store.dead_letters() == []
+
+
+def test_an_event_is_applied_through_a_lost_script_and_a_dropped_connection(
+    store: Store, redis_url: str
+) -> None:
+    """A restarted Redis has forgotten the apply script and dropped every connection: the
+    next event loads the script again and reconnects, and each event is applied once."""
+    store.r.script_flush()
+    assert store.apply_event(parse_event(published("e1")), ["vi/all"]).status == "applied"
+    conn = store.r.connection_pool.get_connection()
+    conn.send_command("CLIENT", "ID")
+    pooled = int(conn.read_response())
+    store.r.connection_pool.release(conn)
+    other = redis.Redis.from_url(redis_url)
+    try:
+        assert other.client_kill_filter(_id=str(pooled)) == 1
+    finally:
+        other.close()
+    updated = published("e2", updated_at="2026-11-21T10:00:00+07:00")
+    assert store.apply_event(parse_event(updated), ["vi/all"]).status == "applied"
+    assert store.apply_event(parse_event(updated), ["vi/all"]).status == "duplicate"
+    state = store.article_state("a1")
+    assert state is not None and state.applied == 2
 
 
 def test_only_this_prefix_is_touched(store: Store, redis_url: str) -> None:
