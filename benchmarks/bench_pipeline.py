@@ -3,12 +3,16 @@ inbox, and the memory an article costs.
 
 Run: ``python -m benchmarks.bench_pipeline`` (or ``python benchmarks/bench_pipeline.py``).
 
-* **ceiling**: ``N`` no-op tasks queued first, then drained by one worker subprocess of
-  concurrency 1 (``-Q ingest``); timed from the moment the worker takes the first message to
-  the moment a marker event queued behind them is applied. What one task round trip costs.
-* **ingest**: ``N`` realistic events, one ``syndication.ingest`` task each, drained the same
-  way, timed until every event's state is ``applied``. Render tasks the ingests queue land on
-  the ``render`` queue, which this worker does not consume, so they do not distort the figure.
+* **ceiling** and **ingest**, per pool: one worker subprocess of concurrency 1 (``-Q ingest``)
+  drains a queue filled beforehand with alternating segments: ``N`` no-op tasks (what one
+  task round trip costs), then ``N`` realistic events, one ``syndication.ingest`` task each,
+  and so on for ``ROUNDS`` rounds. Each segment ends with an event whose state the benchmark
+  watches (the queue is FIFO and the worker runs one task at a time), so a segment is timed
+  from the end of the one before it. Alternating within one run means the no-op and the
+  ingest figures are measured under the same machine conditions, seconds apart (on a shared
+  two-core machine the speed of both drifts by a third within minutes); each figure is the
+  total of its segments. Render tasks the ingests queue land on the ``render`` queue, which
+  this worker does not consume, so they do not distort the figure.
 * **inbox**: ``M`` events appended to the inbox stream (pipelined ``XADD``) and applied by
   :func:`syndication.inbox.drain_inbox` in batches, in this process.
 * **memory**: ``INFO memory`` before and after applying 10,000 realistic articles under a fresh
@@ -82,18 +86,23 @@ def _send_all(env: BenchEnv, tasks: list[tuple[str, tuple[Any, ...]]]) -> None:
         app.close()
 
 
-def _drain_with_worker(
-    env: BenchEnv,
-    label: str,
-    tasks: list[tuple[str, tuple[Any, ...]]],
-    last_event: str,
-    pool: str,
-) -> Figure:
-    """Queue ``tasks``, start one worker, and time it from first take to ``last_event`` applied.
-
-    ``tasks`` must end with the ingest of ``last_event``: the queue is FIFO and the worker
-    runs one task at a time, so that event being applied means every task before it ran.
-    """
+def alternating(
+    env: BenchEnv, factory: EventFactory, n: int, rounds: int, pool: str
+) -> tuple[Figure, Figure, list[float]]:
+    """``rounds`` segments of ``n`` no-op tasks, each followed by ``n`` ingest tasks, drained by
+    one worker: the no-op and ingest figures (each its segments' total) and each round's
+    ingest/no-op rate ratio."""
+    segments: list[tuple[str, str]] = []  # (kind, the event that ends the segment)
+    tasks: list[tuple[str, tuple[Any, ...]]] = []
+    ingested: list[str] = []
+    for _ in range(rounds):
+        marker = parse_event(factory.take(1)[0]).to_json()
+        tasks += [("syndication.noop", ())] * n + [("syndication.ingest", (marker,))]
+        segments.append(("noop", marker["id"]))
+        events = [parse_event(e).to_json() for e in factory.take(n)]
+        tasks += [("syndication.ingest", (e,)) for e in events]
+        segments.append(("ingest", events[-1]["id"]))
+        ingested += [e["id"] for e in events]
     qkey = queue_key(env, "ingest")
     env.client.delete(qkey)
     _send_all(env, tasks)
@@ -101,44 +110,35 @@ def _drain_with_worker(
     if total != len(tasks):
         raise RuntimeError(f"queued {len(tasks)} tasks but {qkey} holds {total}")
     quiesce(env.client, compact=owns_server())
+    took: list[float] = []
     with Worker(env, queues="ingest", concurrency=1, pool=pool) as worker:
-        started = wait_until(
+        last = wait_until(
             lambda: int(env.client.llen(qkey)) < total,
             timeout=BOOT_TIMEOUT,
             interval=0.002,
             what="the worker's first task",
             worker=worker,
         )
-        done = wait_until(
-            lambda: env.store.event_state(last_event) == "applied",
-            timeout=DRAIN_TIMEOUT,
-            interval=0.005,
-            what=f"{label} to drain",
-            worker=worker,
-        )
-    return Figure(label, len(tasks), done - started)
-
-
-def ceiling(env: BenchEnv, factory: EventFactory, n: int, pool: str) -> Figure:
-    """``n`` no-op tasks (and one marker ingest) drained by one worker."""
-    marker = factory.take(1)[0]
-    tasks: list[tuple[str, tuple[Any, ...]]] = [("syndication.noop", ())] * n
-    tasks.append(("syndication.ingest", (marker,)))
-    return _drain_with_worker(env, f"no-op tasks ({pool})", tasks, marker["id"], pool)
-
-
-def ingest_tasks(env: BenchEnv, factory: EventFactory, n: int, pool: str) -> Figure:
-    """``n`` realistic events, one ingest task each, drained by one worker."""
-    events = [parse_event(e).to_json() for e in factory.take(n)]
-    tasks: list[tuple[str, tuple[Any, ...]]] = [("syndication.ingest", (e,)) for e in events]
-    figure = _drain_with_worker(
-        env, f"ingest, 1 event/task ({pool})", tasks, events[-1]["id"], pool
-    )
-    states = env.store.event_states([e["id"] for e in events])
-    missing = sum(1 for s in states if s != "applied")
+        for kind, event_id in segments:
+            done = wait_until(
+                lambda event_id=event_id: env.store.event_state(event_id) == "applied",
+                timeout=DRAIN_TIMEOUT,
+                interval=0.002,
+                what=f"the {kind} segment to drain",
+                worker=worker,
+            )
+            took.append(done - last)
+            last = done
+    missing = sum(1 for s in env.store.event_states(ingested) if s != "applied")
     if missing:
-        raise RuntimeError(f"{missing} of {n} ingested events are not applied")
-    return figure
+        raise RuntimeError(f"{missing} of {len(ingested)} ingested events are not applied")
+    noop, ingest = took[0::2], took[1::2]
+    ratios = [n_s / i_s for n_s, i_s in zip(noop, ingest, strict=True)]
+    return (
+        Figure(f"no-op tasks ({pool})", rounds * (n + 1), sum(noop)),
+        Figure(f"ingest, 1 event/task ({pool})", rounds * n, sum(ingest)),
+        ratios,
+    )
 
 
 def inbox_batches(env: BenchEnv, factory: EventFactory, n: int, batch: int) -> Figure:
@@ -190,16 +190,17 @@ def memory_per_10k(env: BenchEnv, factory: EventFactory, n: int = 10_000) -> tup
     return total * scale, articles * scale
 
 
-def run(n_tasks: int, n_inbox: int, batch: int, pools: tuple[str, ...]) -> None:
+def run(n_tasks: int, rounds: int, n_inbox: int, batch: int, pools: tuple[str, ...]) -> None:
     """Measure everything on one Redis and print the table."""
     configure_logging("WARNING")
     rows: list[list[str]] = []
+    spreads: list[str] = []
     with redis_server() as url:
         factory = EventFactory()
         base: Figure | None = None
         for pool in pools:
-            with bench_env("ceiling", url) as env:
-                top = ceiling(env, factory, n_tasks, pool)
+            with bench_env("ingest", url) as env:
+                top, ing, ratios = alternating(env, factory, n_tasks, rounds, pool)
             base = base or top
             rows.append(
                 [
@@ -210,8 +211,6 @@ def run(n_tasks: int, n_inbox: int, batch: int, pools: tuple[str, ...]) -> None:
                     f"{top.rate / base.rate:.2f}",
                 ]
             )
-            with bench_env("ingest", url) as env:
-                ing = ingest_tasks(env, factory, n_tasks, pool)
             rows.append(
                 [
                     ing.name,
@@ -221,6 +220,7 @@ def run(n_tasks: int, n_inbox: int, batch: int, pools: tuple[str, ...]) -> None:
                     f"{ing.rate / top.rate:.2f}",
                 ]
             )
+            spreads.append(f"{pool} {' '.join(f'{r:.2f}' for r in ratios)}")
         assert base is not None
         with bench_env("inbox", url) as env:
             box = inbox_batches(env, factory, n_inbox, batch)
@@ -236,7 +236,11 @@ def run(n_tasks: int, n_inbox: int, batch: int, pools: tuple[str, ...]) -> None:
         with bench_env("memory", url) as env:
             total_mb, articles_mb = memory_per_10k(env, factory)
     print(table(rows, ["path", "n", "seconds", "per s", "x ceiling"]))
-    print(f"ratio: to the no-op ceiling of the same pool ({pools[0]} for the inbox row)")
+    print(
+        f"ratio: to the no-op ceiling of the same pool ({pools[0]} for the inbox row); "
+        f"no-op and ingest alternate in {rounds} rounds of {n_tasks:,} tasks in one worker run"
+    )
+    print(f"ingest/no-op by round: {'; '.join(spreads)}")
     print(
         f"memory per 10,000 stored articles: {total_mb:.1f} MB "
         f"({articles_mb:.1f} MB articles and indexes + {total_mb - articles_mb:.1f} MB "
@@ -247,7 +251,8 @@ def run(n_tasks: int, n_inbox: int, batch: int, pools: tuple[str, ...]) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Parse the options and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--tasks", type=int, default=2000, help="tasks per Celery row")
+    parser.add_argument("--tasks", type=int, default=1000, help="tasks per Celery segment")
+    parser.add_argument("--rounds", type=int, default=4, help="no-op/ingest segment pairs")
     parser.add_argument("--inbox", type=int, default=10_000, help="events through the inbox")
     parser.add_argument("--batch", type=int, default=500, help="inbox batch size")
     parser.add_argument(
@@ -255,7 +260,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv if argv is not None else [])
     pools = tuple(p for p in args.pools.split(",") if p)
-    run(args.tasks, args.inbox, args.batch, pools)
+    run(args.tasks, args.rounds, args.inbox, args.batch, pools)
 
 
 if __name__ == "__main__":
