@@ -29,6 +29,7 @@ import json
 import sys
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,10 @@ def _send_all(env: BenchEnv, tasks: list[tuple[str, tuple[Any, ...]]]) -> None:
         app.close()
 
 
+def _is_applied(env: BenchEnv, event_id: str) -> bool:
+    return env.store.event_state(event_id) == "applied"
+
+
 def alternating(
     env: BenchEnv, factory: EventFactory, n: int, rounds: int, pool: str
 ) -> tuple[Figure, Figure, list[float]]:
@@ -121,7 +126,7 @@ def alternating(
         )
         for kind, event_id in segments:
             done = wait_until(
-                lambda event_id=event_id: env.store.event_state(event_id) == "applied",
+                partial(_is_applied, env, event_id),
                 timeout=DRAIN_TIMEOUT,
                 interval=0.002,
                 what=f"the {kind} segment to drain",
