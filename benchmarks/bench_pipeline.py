@@ -5,15 +5,17 @@ Run: ``python -m benchmarks.bench_pipeline`` (or ``python benchmarks/bench_pipel
 
 * **ceiling** and **ingest**, per pool: one worker subprocess of concurrency 1 (``-Q ingest``)
   drains a queue filled beforehand with alternating segments: ``N`` no-op tasks (what one
-  task round trip costs), then ``N`` realistic events, one ``syndication.ingest`` task each,
-  and so on for ``--rounds`` rounds (4), after an untimed warm-up of both kinds (the first tasks
-  load the worker's runtime). Each segment ends with an event whose state the benchmark
-  watches (the queue is FIFO and the worker runs one task at a time), so a segment is timed
-  from the end of the one before it. Alternating within one run means the no-op and the
-  ingest figures are measured under the same machine conditions, seconds apart (on a shared
-  two-core machine the speed of both drifts by a third within minutes); each figure is the
-  total of its segments. Render tasks the ingests queue land on the ``render`` queue, which
-  this worker does not consume, so they do not distort the figure.
+  task round trip costs), ``N`` no-op tasks each carrying a realistic event as its argument
+  (what Celery's carrying an event costs: decoding it, keeping it in the unacked hash), then
+  ``N`` realistic events, one ``syndication.ingest`` task each; ``--rounds`` rounds (4) of
+  the three, after an untimed warm-up (the first tasks load the worker's runtime). Each
+  segment ends with an event whose state the benchmark watches (the queue is FIFO and the
+  worker runs one task at a time), so a segment is timed from the end of the one before it.
+  Alternating within one run means the figures are measured under the same machine
+  conditions, seconds apart (on a shared two-core machine the speed of all of them drifts by
+  a third within minutes); each figure is the total of its segments. Render tasks the
+  ingests queue land on the ``render`` queue, which this worker does not consume, so they do
+  not distort the figure.
 * **inbox**: ``M`` events appended to the inbox stream (pipelined ``XADD``) and applied by
   :func:`syndication.inbox.drain_inbox` in batches, in this process.
 * **memory**: ``INFO memory`` before and after applying 10,000 realistic articles under a fresh
@@ -94,12 +96,22 @@ def _is_applied(env: BenchEnv, event_id: str) -> bool:
     return env.store.event_state(event_id) == "applied"
 
 
+@dataclass(frozen=True)
+class Alternation:
+    """One pool's figures: the no-op ceiling, the no-op carrying an event, the ingest."""
+
+    noop: Figure
+    carrying: Figure
+    ingest: Figure
+    # Each round's ingest rate over its no-op rate.
+    ratios: tuple[float, ...]
+
+
 def alternating(
     env: BenchEnv, factory: EventFactory, n: int, rounds: int, pool: str
-) -> tuple[Figure, Figure, list[float]]:
-    """``rounds`` segments of ``n`` no-op tasks, each followed by ``n`` ingest tasks, drained by
-    one worker: the no-op and ingest figures (each its segments' total) and each round's
-    ingest/no-op rate ratio."""
+) -> Alternation:
+    """``rounds`` rounds of three segments of ``n`` tasks (no-op, no-op carrying an event as
+    its argument, ingest), drained by one worker; each figure is its segments' total."""
     segments: list[tuple[str, str]] = []  # (kind, the event that ends the segment)
     # Untimed: the worker's first tasks load its runtime (config, Redis scripts, caches).
     warm = [parse_event(e).to_json() for e in factory.take(WARMUP)]
@@ -110,6 +122,11 @@ def alternating(
         marker = parse_event(factory.take(1)[0]).to_json()
         tasks += [("syndication.noop", ())] * n + [("syndication.ingest", (marker,))]
         segments.append(("noop", marker["id"]))
+        carried = [parse_event(e).to_json() for e in factory.take(n)]
+        marker = parse_event(factory.take(1)[0]).to_json()
+        tasks += [("syndication.noop", (e,)) for e in carried]
+        tasks += [("syndication.ingest", (marker,))]
+        segments.append(("carrying", marker["id"]))
         events = [parse_event(e).to_json() for e in factory.take(n)]
         tasks += [("syndication.ingest", (e,)) for e in events]
         segments.append(("ingest", events[-1]["id"]))
@@ -143,12 +160,12 @@ def alternating(
     missing = sum(1 for s in env.store.event_states(ingested) if s != "applied")
     if missing:
         raise RuntimeError(f"{missing} of {len(ingested)} ingested events are not applied")
-    noop, ingest = took[0::2], took[1::2]
-    ratios = [n_s / i_s for n_s, i_s in zip(noop, ingest, strict=True)]
-    return (
+    noop, carrying, ingest = took[0::3], took[1::3], took[2::3]
+    return Alternation(
         Figure(f"no-op tasks ({pool})", rounds * (n + 1), sum(noop)),
+        Figure(f"no-op carrying the event ({pool})", rounds * (n + 1), sum(carrying)),
         Figure(f"ingest, 1 event/task ({pool})", rounds * n, sum(ingest)),
-        ratios,
+        tuple(n_s / i_s for n_s, i_s in zip(noop, ingest, strict=True)),
     )
 
 
@@ -206,32 +223,27 @@ def run(n_tasks: int, rounds: int, n_inbox: int, batch: int, pools: tuple[str, .
     configure_logging("WARNING")
     rows: list[list[str]] = []
     spreads: list[str] = []
+    carried: list[str] = []
     with redis_server() as url:
         factory = EventFactory()
         base: Figure | None = None
         for pool in pools:
             with bench_env("ingest", url) as env:
-                top, ing, ratios = alternating(env, factory, n_tasks, rounds, pool)
+                alt = alternating(env, factory, n_tasks, rounds, pool)
+            top = alt.noop
             base = base or top
-            rows.append(
-                [
-                    top.name,
-                    str(top.count),
-                    f"{top.seconds:.2f}",
-                    f"{top.rate:,.0f}",
-                    f"{top.rate / base.rate:.2f}",
-                ]
-            )
-            rows.append(
-                [
-                    ing.name,
-                    str(ing.count),
-                    f"{ing.seconds:.2f}",
-                    f"{ing.rate:,.0f}",
-                    f"{ing.rate / top.rate:.2f}",
-                ]
-            )
-            spreads.append(f"{pool} {' '.join(f'{r:.2f}' for r in ratios)}")
+            for fig in (top, alt.carrying, alt.ingest):
+                rows.append(
+                    [
+                        fig.name,
+                        str(fig.count),
+                        f"{fig.seconds:.2f}",
+                        f"{fig.rate:,.0f}",
+                        f"{fig.rate / (base if fig is top else top).rate:.2f}",
+                    ]
+                )
+            spreads.append(f"{pool} {' '.join(f'{r:.2f}' for r in alt.ratios)}")
+            carried.append(f"{pool} {alt.ingest.rate / alt.carrying.rate:.2f}")
         assert base is not None
         with bench_env("inbox", url) as env:
             box = inbox_batches(env, factory, n_inbox, batch)
@@ -249,9 +261,10 @@ def run(n_tasks: int, rounds: int, n_inbox: int, batch: int, pools: tuple[str, .
     print(table(rows, ["path", "n", "seconds", "per s", "x ceiling"]))
     print(
         f"ratio: to the no-op ceiling of the same pool ({pools[0]} for the inbox row); "
-        f"no-op and ingest alternate in {rounds} rounds of {n_tasks:,} tasks in one worker run"
+        f"the three kinds alternate in {rounds} rounds of {n_tasks:,} tasks in one worker run"
     )
     print(f"ingest/no-op by round: {'; '.join(spreads)}")
+    print(f"ingest/no-op carrying an event of the same kind: {'; '.join(carried)}")
     print(
         f"memory per 10,000 stored articles: {total_mb:.1f} MB "
         f"({articles_mb:.1f} MB articles and indexes + {total_mb - articles_mb:.1f} MB "

@@ -185,8 +185,9 @@ def nudge_owed(app: Celery, now: float, stages: Iterable[str] | None = None) -> 
 
 
 @shared_task(bind=True, name=NOOP.name)
-def noop(self: Task) -> None:
-    """Does nothing: the benchmark's ceiling for one task round trip."""
+def noop(self: Task, payload: Any = None) -> None:
+    """Does nothing with ``payload``: the benchmark's ceiling for one task round trip, bare
+    or carrying an event."""
 
 
 @shared_task(
