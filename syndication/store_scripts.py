@@ -73,7 +73,7 @@ local function apply(K, A)
   -- DIRTY_MARK_UNIT), moved strictly on by every change, so that a render in progress can
   -- tell it missed one. Whole numbers keep the small dirty set cheap to update: Redis keeps
   -- a fraction as text in a small sorted set and parses it again at every comparison.
-  local mark = string.format('%d', tonumber(now) * 1000000)
+  local mark = string.format('%d', math.floor(tonumber(now) * 1000000))
   local function touch(f)
     local old = redis.call('ZSCORE', dirty, f)
     if not old then
