@@ -84,3 +84,73 @@ def run_script(
             return conn.retry.call_with_retry(load_and_run, drop)
     finally:
         pool.release(conn)
+
+
+class ScriptStream:
+    """Calls of one Lua script on one pooled connection, each sent as soon as the caller has
+    it ready and all answered together (:meth:`results`), in order.
+
+    Redis runs one call while the caller prepares the next, where a pipeline would wait for
+    the last one to be ready before sending any. The script is loaded first on the same
+    connection, so no call meets ``NOSCRIPT``. When the connection breaks, every call is sent
+    again on a new one under the client's retry policy: a call that had already run answers
+    as it does the second time (the apply scripts: ``duplicate``).
+    """
+
+    def __init__(self, client: redis.Redis, script: Script) -> None:
+        self._pool = client.connection_pool
+        self._script = script
+        self._calls: list[list[Any]] = []
+        self._conn: Any = None
+        self._broken = False
+        self._unread = False
+
+    def __enter__(self) -> ScriptStream:
+        self._conn = self._pool.get_connection()
+        self._send(["SCRIPT", "LOAD", self._script.script])
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._unread:
+            self._conn.disconnect()  # replies nobody read must not reach the next user
+        self._pool.release(self._conn)
+
+    def send(self, keys: Sequence[Any], args: Sequence[Any]) -> None:
+        """Send one call now (its answer comes with :meth:`results`)."""
+        call = ["EVALSHA", self._script.sha, len(keys), *keys, *args]
+        self._calls.append(call)
+        self._send(call)
+
+    def results(self) -> list[Any]:
+        """Every call's answer, in order (a script error raises, as it would alone)."""
+        if not self._broken:
+            try:
+                return self._read()
+            except (redis.ConnectionError, redis.TimeoutError):
+                self._broken = True
+
+        def again() -> list[Any]:
+            self._unread = False
+            for command in (["SCRIPT", "LOAD", self._script.script], *self._calls):
+                self._send(command, retrying=True)
+            return self._read()
+
+        self._conn.disconnect()
+        return list(self._conn.retry.call_with_retry(again, lambda _e: self._conn.disconnect()))
+
+    def _send(self, command: Sequence[Any], *, retrying: bool = False) -> None:
+        if self._broken and not retrying:
+            return
+        self._unread = True
+        try:
+            self._conn.send_command(*command)
+        except (redis.ConnectionError, redis.TimeoutError):
+            if retrying:
+                raise
+            self._broken = True
+
+    def _read(self) -> list[Any]:
+        self._conn.read_response()  # SCRIPT LOAD's digest
+        replies = [self._conn.read_response() for _ in self._calls]
+        self._unread = False
+        return replies

@@ -26,6 +26,7 @@ from syndication.events import (
 )
 from syndication.settings import Limits
 from syndication.store import ApplyResult, Store
+from syndication.store_scripts import APPLY_CHUNK
 
 log = structlog.get_logger(__name__)
 
@@ -152,18 +153,22 @@ class Ingestor:
     def ingest_batch(
         self, raws: Sequence[object], *, source: str, now: float | None = None
     ) -> list[Outcome]:
-        """Validate and apply many events with one Redis round trip for the valid ones."""
+        """Validate and apply many events in one round trip for the valid ones: each chunk
+        is sent as soon as it is validated, so Redis applies it while the next is checked."""
         stamp = time.time() if now is None else now
         outcomes: list[Outcome | None] = [None] * len(raws)
         valid: list[tuple[int, ParsedEvent]] = []
-        for i, raw in enumerate(raws):
-            try:
-                valid.append((i, validate(raw, self.limits)))
-            except EventValidationError as exc:
-                outcomes[i] = self.reject(raw, exc.errors, source, stamp)
-        results = self.store.apply_events(
-            [(p, feed_ids_for(p, self.index)) for _, p in valid], now=stamp, owe=self.owe
-        )
+        with self.store.apply_stream(now=stamp, owe=self.owe) as stream:
+            for start in range(0, len(raws), APPLY_CHUNK):
+                chunk: list[tuple[int, ParsedEvent]] = []
+                for i in range(start, min(start + APPLY_CHUNK, len(raws))):
+                    try:
+                        chunk.append((i, validate(raws[i], self.limits)))
+                    except EventValidationError as exc:
+                        outcomes[i] = self.reject(raws[i], exc.errors, source, stamp)
+                stream.send([(p, feed_ids_for(p, self.index)) for _, p in chunk])
+                valid += chunk
+            results = stream.results()
         for (i, parsed), result in zip(valid, results, strict=True):
             outcomes[i] = self._outcome(parsed, result, source)
         return [o for o in outcomes if o is not None]

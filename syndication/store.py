@@ -13,12 +13,13 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import redis
 
+from syndication.applying import ApplyResult, ApplyStream, apply_result
 from syndication.article_cache import ArticleCache
-from syndication.connection import run_script
+from syndication.connection import ScriptStream, run_script
 from syndication.deadletters import (
     DEAD_LETTER_RAW_BYTES,
     ERROR_CHARS,
@@ -45,24 +46,6 @@ __all__ = [
     "scores",
     "text_of",
 ]
-
-
-ApplyStatus = Literal["applied", "duplicate", "stale"]
-
-
-@dataclass(frozen=True)
-class ApplyResult:
-    """The outcome of applying one event."""
-
-    status: ApplyStatus
-    event_id: str
-    article_id: str
-    # Every feed whose content this event changed.
-    affected: tuple[str, ...] = ()
-    # Those of them that were not already waiting for a render: queue one for each.
-    dirtied: tuple[str, ...] = ()
-    # When each of ``dirtied`` last started rendering (0: never), to space renders.
-    last_rendered: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -169,7 +152,16 @@ class Store:
         """
         stamp = time.time() if now is None else now
         keys, args = self._apply_args(parsed, feed_ids, stamp, owe)
-        return self._result(parsed, run_script(self.r, self._apply, keys, args))
+        return apply_result(parsed, run_script(self.r, self._apply, keys, args))
+
+    def apply_stream(self, *, now: float | None = None, owe: Sequence[str] = ()) -> ApplyStream:
+        """Chunks of valid events applied in order as the caller sends them (Redis applies
+        one while the caller validates the next), answered together; each as alone."""
+        stamp = time.time() if now is None else now
+        return ApplyStream(
+            ScriptStream(self.r, self._apply_many),
+            lambda parsed, feeds: self._apply_args(parsed, feeds, stamp, owe),
+        )
 
     def apply_events(
         self,
@@ -178,33 +170,13 @@ class Store:
         now: float | None = None,
         owe: Sequence[str] = (),
     ) -> list[ApplyResult]:
-        """Apply many events, in order, in one round trip (each exactly as alone; a chunk of
-        them is one script call, which Redis runs without interleaving other commands)."""
-        stamp = time.time() if now is None else now
-        pipe = self.r.pipeline(transaction=False)
-        for start in range(0, len(batch), APPLY_CHUNK):
-            flat: list[str | float] = []
-            for parsed, feeds in batch[start : start + APPLY_CHUNK]:
-                keys, args = self._apply_args(parsed, feeds, stamp, owe)
-                flat += [len(keys), len(args), *keys, *args]
-            self._apply_many(keys=[], args=flat, client=pipe)
-        replies = [reply for chunk in pipe.execute() for reply in chunk] if batch else []
-        return [self._result(p, reply) for (p, _), reply in zip(batch, replies, strict=True)]
-
-    @staticmethod
-    def _result(parsed: ParsedEvent, reply: list[bytes]) -> ApplyResult:
-        status = text_of(reply[0])
-        if status not in ("applied", "duplicate", "stale"):
-            raise StoreError(f"apply script answered {status!r}")
-        marked = [text_of(f).split(":", 2) for f in reply[1:]]
-        return ApplyResult(
-            status,  # type: ignore[arg-type]
-            parsed.event.id,
-            parsed.event.article.id,
-            affected=tuple(f for _, _, f in marked),
-            dirtied=tuple(f for new, _, f in marked if new == "1"),
-            last_rendered=tuple(float(at or 0) for new, at, _ in marked if new == "1"),
-        )
+        """Apply many events, in order, in one round trip (each exactly as alone)."""
+        if not batch:
+            return []
+        with self.apply_stream(now=now, owe=owe) as stream:
+            for start in range(0, len(batch), APPLY_CHUNK):
+                stream.send(batch[start : start + APPLY_CHUNK])
+            return stream.results()
 
     def event_state(self, event_id: str) -> str | None:
         """``applied``, ``stale``, ``rejected`` or ``None`` when the event is not known yet."""

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import redis
 
+from syndication.connection import ScriptStream
 from syndication.events import parse_event
 from syndication.store import Store
 from tests.unit.test_events import EVENT
@@ -117,6 +119,53 @@ def test_batch_apply_matches_one_by_one(store: Store) -> None:
     results = store.apply_events([(p, ["vi/all"]) for p in events + events[:5]])
     assert [r.status for r in results] == ["applied"] * 20 + ["duplicate"] * 5
     assert store.feed_size("vi/all") == 20
+
+
+def test_a_streamed_batch_survives_a_dropped_connection_and_a_lost_script(
+    store: Store, redis_url: str
+) -> None:
+    """Chunks are sent as they are ready and answered together. A restarted Redis has lost
+    the script and the connection between two chunks: the batch is sent again on a new
+    connection, and every event is applied once (one the first attempt had applied answers
+    ``duplicate`` the second time)."""
+    client = redis.Redis.from_url(redis_url, client_name="stream-under-test")
+    streamed = Store(client, store.keys)
+    other = redis.Redis.from_url(redis_url)
+    try:
+        events = [parse_event(published(f"e{i}", f"a{i}")) for i in range(250)]
+        other.script_flush()
+        with streamed.apply_stream() as stream:
+            stream.send([(p, ["vi/all"]) for p in events[:100]])
+            ours = [c for c in other.client_list() if c["name"] == "stream-under-test"]
+            assert len(ours) == 1
+            other.client_kill_filter(_id=ours[0]["id"])
+            other.script_flush()
+            stream.send([(p, ["vi/all"]) for p in events[100:200]])
+            stream.send([(p, ["vi/all"]) for p in events[200:]])
+            results = stream.results()
+        assert [r.event_id for r in results] == [p.event.id for p in events]
+        assert {r.status for r in results} <= {"applied", "duplicate"}
+        assert all(r.status == "applied" for r in results[100:])
+        assert store.feed_size("vi/all") == 250
+        assert all(store.event_state(p.event.id) == "applied" for p in events)
+        states = [store.article_state(f"a{i}") for i in range(250)]
+        assert all(s is not None and s.applied == 1 for s in states)
+        assert client.ping() is True  # the pooled connection is clean for its next user
+    finally:
+        client.close()
+        other.close()
+
+
+def test_a_script_error_in_a_stream_leaves_no_reply_behind(store: Store) -> None:
+    """A call that fails raises like a single call, and the replies nobody read are not
+    handed to the connection's next user."""
+    failing = store.r.register_script("return redis.error_reply('boom ' .. ARGV[1])")
+    with pytest.raises(redis.ResponseError, match="boom 1"), ScriptStream(store.r, failing) as s:
+        for i in range(1, 4):
+            s.send([], [i])
+        s.results()
+    assert store.r.ping() is True
+    assert store.r.set(store.keys.article("probe"), "x") is True
 
 
 def test_dead_letters_keep_payload_errors_time_and_source(store: Store) -> None:
