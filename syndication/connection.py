@@ -91,10 +91,10 @@ class ScriptStream:
     it ready and all answered together (:meth:`results`), in order.
 
     Redis runs one call while the caller prepares the next, where a pipeline would wait for
-    the last one to be ready before sending any. The script is loaded first on the same
-    connection, so no call meets ``NOSCRIPT``. When the connection breaks, every call is sent
-    again on a new one under the client's retry policy: a call that had already run answers
-    as it does the second time (the apply scripts: ``duplicate``).
+    the last one to be ready before sending any. A call that meets ``NOSCRIPT`` did not run:
+    the script is loaded and those calls alone sent again. When the connection breaks, every
+    call is sent again on a new one under the client's retry policy: a call that had already
+    run answers as it does the second time (the apply scripts: ``duplicate``).
     """
 
     def __init__(self, client: redis.Redis, script: Script) -> None:
@@ -106,51 +106,64 @@ class ScriptStream:
         self._unread = False
 
     def __enter__(self) -> ScriptStream:
-        self._conn = self._pool.get_connection()
-        self._send(["SCRIPT", "LOAD", self._script.script])
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._conn is None:
+            return
         if self._unread:
             self._conn.disconnect()  # replies nobody read must not reach the next user
         self._pool.release(self._conn)
 
     def send(self, keys: Sequence[Any], args: Sequence[Any]) -> None:
         """Send one call now (its answer comes with :meth:`results`)."""
+        if self._conn is None:
+            self._conn = self._pool.get_connection()
         call = ["EVALSHA", self._script.sha, len(keys), *keys, *args]
         self._calls.append(call)
-        self._send(call)
+        if self._broken:
+            return
+        self._unread = True
+        try:
+            self._conn.send_command(*call)
+        except (redis.ConnectionError, redis.TimeoutError):
+            self._broken = True
 
     def results(self) -> list[Any]:
         """Every call's answer, in order (a script error raises, as it would alone)."""
+        if not self._calls:
+            return []
         if not self._broken:
             try:
-                return self._read()
+                return self._read(self._calls)
             except (redis.ConnectionError, redis.TimeoutError):
-                self._broken = True
+                pass
 
         def again() -> list[Any]:
-            self._unread = False
-            for command in (["SCRIPT", "LOAD", self._script.script], *self._calls):
-                self._send(command, retrying=True)
-            return self._read()
+            for call in self._calls:
+                self._unread = True
+                self._conn.send_command(*call)
+            return self._read(self._calls)
 
         self._conn.disconnect()
         return list(self._conn.retry.call_with_retry(again, lambda _e: self._conn.disconnect()))
 
-    def _send(self, command: Sequence[Any], *, retrying: bool = False) -> None:
-        if self._broken and not retrying:
-            return
-        self._unread = True
-        try:
-            self._conn.send_command(*command)
-        except (redis.ConnectionError, redis.TimeoutError):
-            if retrying:
-                raise
-            self._broken = True
-
-    def _read(self) -> list[Any]:
-        self._conn.read_response()  # SCRIPT LOAD's digest
-        replies = [self._conn.read_response() for _ in self._calls]
+    def _read(self, calls: Sequence[list[Any]]) -> list[Any]:
+        replies: list[Any] = []
+        lost: list[int] = []  # calls that met NOSCRIPT, so never ran
+        for i in range(len(calls)):
+            try:
+                replies.append(self._conn.read_response())
+            except NoScriptError:
+                replies.append(None)
+                lost.append(i)
         self._unread = False
+        if lost:
+            self._conn.send_command("SCRIPT", "LOAD", self._script.script)
+            for i in lost:
+                self._conn.send_command(*calls[i])
+            self._unread = True
+            self._conn.read_response()
+            for i, reply in zip(lost, self._read([calls[i] for i in lost]), strict=True):
+                replies[i] = reply
         return replies
