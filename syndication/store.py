@@ -171,8 +171,6 @@ class Store:
         owe: Sequence[str] = (),
     ) -> list[ApplyResult]:
         """Apply many events, in order, in one round trip (each exactly as alone)."""
-        if not batch:
-            return []
         with self.apply_stream(now=now, owe=owe) as stream:
             for start in range(0, len(batch), APPLY_CHUNK):
                 stream.send(batch[start : start + APPLY_CHUNK])
