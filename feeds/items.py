@@ -23,6 +23,11 @@ class FeedItem:
     keys: dict[tuple[str, str], str] = field(
         default_factory=dict, compare=False, hash=False, repr=False
     )
+    # Their fragments, once rendered or read: a fragment never changes under its key, and a
+    # process keeps the items of recent rounds, so a round looks up only its new items.
+    fragments: dict[tuple[str, str], bytes] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
 
     @property
     def enclosure_length(self) -> int | None:

@@ -57,6 +57,7 @@ __all__ = [
     "Tombstone",
     "assemble",
     "fragment_key",
+    "fragments_wanted",
     "render_feed",
     "render_item",
 ]
@@ -225,6 +226,20 @@ def fragment_key(item: FeedItem, fmt: FeedFormat, config: FeedsConfig) -> str:
     item, format and settings (kept on the item).
     """
     return _key(item, fmt, _item_settings(config))
+
+
+def fragments_wanted(
+    items: Iterable[FeedItem], formats: Sequence[FeedFormat], config: FeedsConfig
+) -> list[tuple[str, FeedFormat]]:
+    """The keys (with their format) of the fragments ``items`` do not carry yet: what a
+    render of them must find in a cache or render."""
+    settings = _item_settings(config)
+    return [
+        (_key(item, fmt, settings), fmt)
+        for item in items
+        for fmt in formats
+        if (fmt, settings) not in item.fragments
+    ]
 
 
 def _key(item: FeedItem, fmt: FeedFormat, settings: str) -> str:
@@ -416,14 +431,20 @@ def assemble(
 
 
 def _newest_first(items: Iterable[FeedItem]) -> list[FeedItem]:
-    unique: dict[str, FeedItem] = {}
-    for item in items:
+    given = list(items)
+    unique = {item.article.id: item for item in given}
+    if len(unique) == len(given):  # the usual case: one revision of each article
+        return sorted(given, key=_order, reverse=True)
+    unique = {}
+    for item in given:
         current = unique.get(item.article.id)
         if current is None or item.article.version > current.article.version:
             unique[item.article.id] = item
-    return sorted(
-        unique.values(), key=lambda i: (i.article.published_at, i.article.id), reverse=True
-    )
+    return sorted(unique.values(), key=_order, reverse=True)
+
+
+def _order(item: FeedItem) -> tuple[datetime, str]:
+    return item.article.published_at, item.article.id
 
 
 def _live_tombstones(
@@ -458,11 +479,14 @@ def render_feed(
     fragments: list[bytes] = []
     settings = _item_settings(config)
     for item in chosen:
-        key = _key(item, fmt, settings)
-        fragment = cache.get(key)
+        fragment = item.fragments.get((fmt, settings))
         if fragment is None:
-            fragment = render_item(item, fmt, config)
-            cache[key] = fragment
+            key = _key(item, fmt, settings)
+            fragment = cache.get(key)
+            if fragment is None:
+                fragment = render_item(item, fmt, config)
+                cache[key] = fragment
+            item.fragments[(fmt, settings)] = fragment
         fragments.append(fragment)
     live = _live_tombstones(tombstones, chosen, config, now) if fmt == "atom" else []
     label = feed_label(ref, (i.article for i in chosen), config)

@@ -23,7 +23,7 @@ from feeds.catalog import FeedRef, FeedsConfig, is_feed_enabled
 from feeds.documents import CONTENT_TYPES, OPML_PATH, DocumentStore, NewDocument
 from feeds.inputs import FeedReader
 from feeds.opml import render_opml
-from feeds.render import FeedItem, Tombstone, fragment_key, render_feed
+from feeds.render import FeedItem, Tombstone, fragments_wanted, render_feed
 from feeds.sitemaps import NewsSitemaps, news_sitemap_path
 from syndication.config.search import SitemapsConfig
 from syndication.events import Article
@@ -232,7 +232,7 @@ class FeedStorage(DocumentStore):
         loaded = dict(zip(enabled, self.load(enabled, config, stamp), strict=True))
         # Feeds of a round share item objects (see load): each item's keys once.
         unique = {id(i): i for items, _, _ in loaded.values() for i in items}.values()
-        wanted = [(fragment_key(i, fmt, config), fmt) for i in unique for fmt in config.formats]
+        wanted = fragments_wanted(unique, config.formats, config)
         cache: dict[str, bytes] = {k: v for k, _ in wanted if (v := self._fragments.get(k))}
         unknown = [(k, fmt) for k, fmt in wanted if k not in cache]
         if unknown:
