@@ -7,6 +7,7 @@ the content), so conditional GETs stay cheap and correct.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -61,7 +62,7 @@ class Document:
     @cached_property
     def body(self) -> bytes:
         """The document's bytes (decompressed when first asked)."""
-        return igzip.decompress(self.gzip)
+        return gzip.decompress(self.gzip)
 
 
 @dataclass(frozen=True)
