@@ -231,15 +231,10 @@ def fragment_key(item: FeedItem, fmt: FeedFormat, config: FeedsConfig) -> str:
 def fragments_wanted(
     items: Iterable[FeedItem], formats: Sequence[FeedFormat], config: FeedsConfig
 ) -> list[tuple[str, FeedFormat]]:
-    """The keys (with their format) of the fragments ``items`` do not carry yet: what a
-    render of them must find in a cache or render."""
+    """The keys (with formats) of the fragments ``items`` do not carry yet."""
     settings = _item_settings(config)
-    return [
-        (_key(item, fmt, settings), fmt)
-        for item in items
-        for fmt in formats
-        if (fmt, settings) not in item.fragments
-    ]
+    wanted = ((item, fmt) for item in items for fmt in formats)
+    return [(_key(i, f, settings), f) for i, f in wanted if (f, settings) not in i.fragments]
 
 
 def _key(item: FeedItem, fmt: FeedFormat, settings: str) -> str:
