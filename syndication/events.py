@@ -22,7 +22,6 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal, TypeAlias
 from urllib.parse import urlsplit
 
-import langcodes
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -132,7 +131,11 @@ def _rfc3339(value: object) -> datetime:
 
 @lru_cache(maxsize=256)
 def _language(value: str) -> str:
-    # Cached: a portal publishes in a few languages, and checking a tag is slow.
+    # Cached: a portal publishes in a few languages, and checking a tag is slow. Imported
+    # here: its data takes a tenth of a second to load, which commands that read no events
+    # (``status``, ``--help``) should not pay.
+    import langcodes
+
     value = value.strip()
     if "_" in value or not langcodes.tag_is_valid(value):
         raise PydanticCustomError("language", "not a valid BCP 47 language tag")

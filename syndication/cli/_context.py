@@ -22,7 +22,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from syndication.config import Config, load_config
 from syndication.connection import connect, existing_redis_url
 from syndication.decoding import escape_surrogates, printable
 from syndication.embedded import socket_path
@@ -33,6 +32,8 @@ from syndication.store import Store
 
 if TYPE_CHECKING:
     from celery import Celery
+
+    from syndication.config import Config
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,6 +55,8 @@ class CliContext:
     @cached_property
     def config(self) -> Config:
         """The YAML config; a :class:`ConfigError` becomes a clean CLI error."""
+        from syndication.config import load_config
+
         try:
             return load_config(self.settings.config_path)
         except ConfigError as exc:
