@@ -364,7 +364,12 @@ def fit_text(text: str, rules: TextRules) -> FittedText:
     trailing = _trailing_hashtags(text, spans)
     prose = _without(text, trailing) if trailing else text
     # Measuring a long text the X way is slow; skip what cannot fit by a cheap lower bound.
-    hopeless = _min_length(prose, spans if prose is text else None) > rules.max_length
+    # The bound counts graphemes, each at least one code point: a prose no longer than the
+    # limit is never hopeless, and its URLs need not be looked for.
+    hopeless = (
+        len(prose) > rules.max_length
+        and _min_length(prose, spans if prose is text else None) > rules.max_length
+    )
     if not hopeless:
         length = _fitting_length(text, rules)
         if length is not None:
