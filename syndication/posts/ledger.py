@@ -166,6 +166,13 @@ class Ledger:
         script, so a crash never leaves half a post. ``also`` is another script call sent in
         the same round trip, after it (the planner's calendar records what it learnt).
         """
+        calls = [self.creating(post, enqueue=enqueue), *([also] if also else [])]
+        return self.created(run_scripts(self.r, *calls)[0])
+
+    def creating(self, post: Post, *, enqueue: bool, lock_token: str = "") -> Call:
+        """:meth:`create` as a script call to send with others; with ``lock_token``, the
+        script also releases the channel lock that token holds, once the post is written
+        (its reply is then ``[what it did, 1 if the lock was still held]``)."""
         k = self.keys
         fields: list[str] = []
         for name, value in post.to_hash().items():
@@ -179,6 +186,7 @@ class Ledger:
             k.article_posts(post.article_id),
             k.channel_planned(post.channel),
             k.due,
+            *([k.channel_lock(post.channel)] if lock_token else []),
         ]
         args = [
             post.id,
@@ -186,10 +194,16 @@ class Ledger:
             repr(post.due_at),
             "1" if enqueue else "0",
             entry(post.created_at, post.status.value, "planned"),
+            lock_token,
             *fields,
         ]
-        calls = [(self._create, keys, args), *([also] if also else [])]
-        return text_of(run_scripts(self.r, *calls)[0]) in ("created", "exists")
+        return self._create, keys, args
+
+    @staticmethod
+    def created(reply: Any) -> bool:
+        """Whether the create script's ``reply`` means the post is in the ledger (written now,
+        or by an earlier attempt of the same plan)."""
+        return text_of(reply) in ("created", "exists")
 
     def update(self, post_id: str, now: float, note: str, /, **fields: object) -> bool:
         """Set fields of a post (never its status) and note why in its history.

@@ -51,6 +51,7 @@ __all__ = [
     "day_bounds",
     "due_time",
     "find_due",
+    "first_candidate",
     "local_day",
     "rules_fingerprint",
     "taken_radius",
@@ -347,6 +348,14 @@ def _aware(value: datetime, name: str) -> datetime:
 
 
 # --- the search -------------------------------------------------------------------------------
+def first_candidate(schedule: ScheduleConfig, published_at: datetime, now: datetime) -> datetime:
+    """Where :func:`find_due` starts: ``now``, or the article's publication plus the channel's
+    delay when that is later (the planner has the calendar answer about it in advance)."""
+    return max(
+        _aware(now, "now"), _aware(published_at, "published_at") + schedule.delay_after_publish
+    )
+
+
 def find_due(
     schedule: ScheduleConfig,
     published_at: datetime,
@@ -372,7 +381,7 @@ def find_due(
     used = state if used is None else used
     tz = schedule.tz
     held_until = _held_until(budget, used, now)
-    t = max(now, _aware(published_at, "published_at") + schedule.delay_after_publish)
+    t = first_candidate(schedule, published_at, now)
     limit = t + HORIZON
     taken: list[tuple[datetime, datetime]] = []
     run = t  # the start of the stretch this search has shown taken so far

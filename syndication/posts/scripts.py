@@ -4,9 +4,11 @@ the change owes move together or not at all."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import redis
+from redis.client import Pipeline
 from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
@@ -19,6 +21,7 @@ __all__ = [
     "HISTORY",
     "LEARN",
     "PREPARE",
+    "RELEASE",
     "TRANSITION",
     "UPDATE",
     "Call",
@@ -55,23 +58,52 @@ end
 """.replace("HISTORY", str(HISTORY))
 )
 
-# KEYS: post, history, counts, delivery, posts, article_posts, channel_planned, due.
-# ARGV: post id, created_at, due_at, enqueue ("1"/"0"), history entry, field/value pairs.
+# The channel lock (KEYS[n]) is released only by the token that took it; 1 when it was.
+_RELEASE_LUA = """
+local function release(n, token)
+  if redis.call('GET', KEYS[n]) ~= token then return 0 end
+  redis.call('DEL', KEYS[n])
+  return 1
+end
+"""
+
+# KEYS: post, history, counts, delivery, posts, article_posts, channel_planned, due, and with
+#       a lock token: the channel lock.
+# ARGV: post id, created_at, due_at, enqueue ("1"/"0"), history entry, the token of the
+#       channel lock the planner holds ('' for none), field/value pairs.
+# Returns 'created', 'exists' or the post that owns the delivery key; with a lock token,
+# {that, 1 if the lock was still held and is now released, else 0}: the lock is released in
+# the same step as the post is written, never before it (a script the server lost would run
+# again later, after a release sent beside it).
 CREATE = (
     _COMMON
+    + _RELEASE_LUA
     + """
-local owner = redis.call('GET', KEYS[4])
-if owner and owner ~= ARGV[1] then return owner end
-if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
-redis.call('SET', KEYS[4], ARGV[1])
-for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-count(false, redis.call('HGET', KEYS[1], 'status'))
-remember(ARGV[5])
-redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1])
-redis.call('SADD', KEYS[6], ARGV[1])
-redis.call('ZADD', KEYS[7], ARGV[3], ARGV[1])
-if ARGV[4] == '1' then redis.call('ZADD', KEYS[8], ARGV[3], ARGV[1]) end
-return 'created'
+local function create()
+  local owner = redis.call('GET', KEYS[4])
+  if owner and owner ~= ARGV[1] then return owner end
+  if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
+  redis.call('SET', KEYS[4], ARGV[1])
+  for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+  count(false, redis.call('HGET', KEYS[1], 'status'))
+  remember(ARGV[5])
+  redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1])
+  redis.call('SADD', KEYS[6], ARGV[1])
+  redis.call('ZADD', KEYS[7], ARGV[3], ARGV[1])
+  if ARGV[4] == '1' then redis.call('ZADD', KEYS[8], ARGV[3], ARGV[1]) end
+  return 'created'
+end
+local result = create()
+if ARGV[6] == '' then return result end
+return {result, release(9, ARGV[6])}
+"""
+)
+
+# KEYS: channel lock. ARGV: the token that took it. Returns 1 when it was released.
+RELEASE = (
+    _RELEASE_LUA
+    + """
+return release(1, ARGV[1])
 """
 )
 
@@ -177,14 +209,25 @@ _STRETCHES = """
 local function fmt(x) return string.format('%.17g', x) end
 """
 
-# KEYS: channel_taken, channel_taken_meta, channel_freed, channel_rate.
-# ARGV: rules fingerprint, radius (seconds), drop stretches that ended before this (seconds).
-# Before a plan: under other rules, or after too many freed instants, forget every stretch;
-# else cut each freed instant's radius out of them. Returns the generation to learn under,
-# and the rate-limit headers last seen (remaining, reset_at; false when unknown).
+# KEYS: channel_taken, channel_taken_meta, channel_freed, channel_rate, and with a lock token:
+#       the channel lock.
+# ARGV: rules fingerprint, radius (seconds), drop stretches that ended before this (seconds),
+#       the search's first candidate ('' for none: seconds), the lock token ('' for none), how
+#       long the lock is held (milliseconds).
+# Before a plan: take the channel lock when asked (or answer {0} at once when another holds
+# it; a call sent again after a lost answer finds its own token and goes on); under other
+# rules, or after too many freed instants, forget every stretch; else cut each freed
+# instant's radius out of them. Returns {1, the generation to learn under, the rate-limit
+# headers last seen (remaining, reset_at; false when unknown), and the first taken stretch
+# ending after the first candidate (start, end; false when none)}: the search's first
+# question, answered in the same step.
 PREPARE = (
     _STRETCHES
     + """
+if ARGV[5] ~= '' and redis.call('GET', KEYS[5]) ~= ARGV[5]
+   and not redis.call('SET', KEYS[5], ARGV[5], 'NX', 'PX', ARGV[6]) then
+  return {0}
+end
 local freed = redis.call('LLEN', KEYS[3])
 if redis.call('HGET', KEYS[2], 'fingerprint') ~= ARGV[1] or freed > FREED_MAX then
   redis.call('DEL', KEYS[1], KEYS[3])
@@ -210,7 +253,12 @@ elseif freed > 0 then
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
 local rate = redis.call('HMGET', KEYS[4], 'remaining', 'reset_at')
-return {redis.call('HGET', KEYS[2], 'generation') or '0', rate[1], rate[2]}
+local first = {}
+if ARGV[4] ~= '' then
+  first = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[4], '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+end
+return {1, redis.call('HGET', KEYS[2], 'generation') or '0', rate[1], rate[2], first[1] or false,
+        first[2] or false}
 """.replace("FREED_MAX", str(FREED_MAX))
 )
 
@@ -241,19 +289,37 @@ return 1
 Call = tuple[Script, list[str], list[str]]
 
 
-def run_scripts(r: redis.Redis, *calls: Call) -> list[Any]:
+def run_scripts(
+    r: redis.Redis, *calls: Call, reads: Callable[[Pipeline], object] | None = None
+) -> list[Any]:
     """Run scripts in one round trip, in order, each atomic on its own (EVALSHA; a script the
-    server lost since it was registered is loaded and that call run again: it did not run)."""
-    if len(calls) == 1:
+    server lost since it was registered is loaded and that call run again: it did not run).
+
+    ``reads`` queues commands without side effects on the pipeline, sent after the scripts in
+    the same round trip; their replies follow the scripts'. When a script had to run again,
+    they are sent again after it, so that they always see what every script did.
+    """
+    if len(calls) == 1 and reads is None:
         script, keys, args = calls[0]
         return [script(keys=keys, args=args)]
     pipe = r.pipeline(transaction=False)
     for script, keys, args in calls:
         pipe.evalsha(script.sha, len(keys), *keys, *args)
+    if reads is not None:
+        reads(pipe)
     replies: list[Any] = pipe.execute(raise_on_error=False)
-    for i, ((script, keys, args), reply) in enumerate(zip(calls, replies, strict=True)):
+    again = False
+    for i, ((script, keys, args), reply) in enumerate(zip(calls, replies, strict=False)):
         if isinstance(reply, NoScriptError):
             replies[i] = script(keys=keys, args=args)
+            again = True
         elif isinstance(reply, Exception):
+            raise reply
+    if again and reads is not None:
+        pipe = r.pipeline(transaction=False)
+        reads(pipe)
+        replies[len(calls) :] = pipe.execute()
+    for reply in replies[len(calls) :]:
+        if isinstance(reply, Exception):
             raise reply
     return replies

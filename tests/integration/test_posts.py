@@ -9,6 +9,7 @@ the worker reads them; their credentials live in environment variables named by 
 from __future__ import annotations
 
 import copy
+import itertools
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -21,7 +22,9 @@ import yaml
 
 from feeds.catalog import feed_indexer
 from syndication.config import Config, load_config
+from syndication.connection import connect
 from syndication.ingest import Ingestor
+from syndication.keys import Keys
 from syndication.posts import Posts
 from syndication.posts.decide import Decision
 from syndication.posts.ledger import Ledger, Post, PostStatus, post_id_for
@@ -263,6 +266,47 @@ def test_routing_plans_one_post_per_matching_channel_at_the_channel_delay(
     again = by_channel(poster.planner.plan(store.get_article("a-vi"), t))  # type: ignore[arg-type]
     assert again["news-vi"].action == "kept"
     assert [p.id for p in poster.ledger.for_article("a-vi")] == [post.id]
+
+
+def test_planners_racing_on_one_channel_keep_its_spacing(
+    settings: Settings, store: Store, config_dir: Path, mastodon_sandbox: MastodonSandbox
+) -> None:
+    """Two planners (each its own Redis connection) planning at the same moment never choose
+    times from the same view of the channel: every post keeps min_spacing from the others."""
+    config = write_config(
+        config_dir,
+        [mastodon_channel("news-vi", mastodon_sandbox.base_url, schedule={"min_spacing": "10m"})],
+    )
+    ingestor = Ingestor(store, feed_indexer(config.feeds), Settings().limits)
+    ids = [f"race-{n}" for n in range(12)]
+    for article_id in ids:
+        assert ingestor.ingest(article_event(f"e-{article_id}", article_id), source="test")
+    articles = [store.get_article(article_id) for article_id in ids]
+    t = now()
+    due: list[float] = []
+    failures: list[BaseException] = []
+
+    def plan_half(half: int) -> None:
+        client = connect(settings)
+        try:
+            planner = Posts(Store(client, Keys(settings.prefix)), config).planner
+            for article in articles[half::2]:
+                assert article is not None
+                due.extend(d.due_at or 0.0 for d in planner.plan(article, t))
+        except BaseException as exc:  # reported below, in the test's thread
+            failures.append(exc)
+        finally:
+            client.close()
+
+    threads = [threading.Thread(target=plan_half, args=(half,)) for half in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures
+    times = sorted(due)
+    assert len(times) == len(ids)
+    assert all(b - a >= 600 - 1e-6 for a, b in itertools.pairwise(times))
 
 
 # --- 2. racing senders ----------------------------------------------------------------------------
