@@ -24,6 +24,7 @@ __all__ = [
     "RELEASE",
     "TRANSITION",
     "UPDATE",
+    "WINDOW",
     "Call",
     "run_scripts",
 ]
@@ -261,6 +262,19 @@ return {1, redis.call('HGET', KEYS[2], 'generation') or '0', rate[1], rate[2], f
         first[2] or false}
 """.replace("FREED_MAX", str(FREED_MAX))
 )
+
+# KEYS: channel_planned.
+# ARGV: lo, t, hi (seconds), lo <= t < hi.
+# A quota window's counts around t in one call: the posts in [lo, hi), those of them after t,
+# and the earliest one's time (false when none).
+WINDOW = """
+local high = '(' .. ARGV[3]
+local total = redis.call('ZCOUNT', KEYS[1], ARGV[1], high)
+if total == 0 then return {0, 0, false} end
+local after = redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[2], high)
+local first = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], high, 'WITHSCORES', 'LIMIT', 0, 1)
+return {total, after, first[2] or false}
+"""
 
 # KEYS: channel_taken, channel_taken_meta.
 # ARGV: rules fingerprint, generation, then start/end pairs (seconds).
