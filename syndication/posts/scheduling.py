@@ -33,6 +33,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -432,6 +433,12 @@ def rules_fingerprint(schedule: ScheduleConfig, budget: Budget | None) -> str:
     """A digest of everything that decides which instants are taken, so that stretches learnt
     under one configuration are never used under another."""
     quota = "" if budget is None else f"{budget.window_seconds!r}/{budget.max_posts}"
+    return _fingerprint(schedule, quota)
+
+
+@lru_cache(maxsize=256)
+def _fingerprint(schedule: ScheduleConfig, quota: str) -> str:
+    # Every plan asks, and a channel's schedule (a frozen model) is the same each time.
     text = schedule.model_dump_json(exclude={"approval", "delay_after_publish"}) + quota
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
