@@ -31,7 +31,16 @@ from syndication.posts.post import (
     post_id_for,
     text_value,
 )
-from syndication.posts.scripts import CLAIM, CREATE, TRANSITION, UPDATE, Call, run_scripts
+from syndication.posts.scripts import (
+    CLAIM,
+    CREATE,
+    TRANSITION,
+    UPDATE,
+    Call,
+    exchange,
+    hash_of,
+    run_scripts,
+)
 from syndication.store import Store, members, pairs, text_of
 
 __all__ = [
@@ -96,14 +105,16 @@ class Ledger:
         self, post_ids: Sequence[str], deliveries: Sequence[tuple[str, str]]
     ) -> tuple[list[Post | None], list[str | None]]:
         """Posts (``None`` where there is none, history not read) and the owners of
-        ``(story_id, channel)`` delivery keys, in one round trip."""
-        pipe = self.r.pipeline(transaction=False)
-        for pid in post_ids:
-            pipe.hgetall(self.keys.post(pid))
-        for story_id, channel in deliveries:
-            pipe.get(self.keys.delivery(story_id, channel))
-        replies = pipe.execute()
-        posts = [Post.from_hash(d) if d else None for d in replies[: len(post_ids)]]
+        ``(story_id, channel)`` delivery keys, in one round trip (every plan asks)."""
+        k = self.keys
+        replies = exchange(
+            self.r,
+            reads=[
+                *(("HGETALL", k.post(pid)) for pid in post_ids),
+                *(("GET", k.delivery(story_id, channel)) for story_id, channel in deliveries),
+            ],
+        )
+        posts = [Post.from_hash(hash_of(d)) if d else None for d in replies[: len(post_ids)]]
         owners = [text_of(v) or None for v in replies[len(post_ids) :]]
         return posts, owners
 

@@ -30,7 +30,7 @@ from syndication.posts.images import LeadImages, MediaError
 from syndication.posts.ledger import Ledger, Post, PostStatus, post_id_for
 from syndication.posts.routing import route_article
 from syndication.posts.scheduling import budget_for, find_due, first_candidate
-from syndication.posts.scripts import Call, run_scripts
+from syndication.posts.scripts import Call, exchange, hash_of
 from syndication.posts.templating import add_utm, render_post_text
 from syndication.replies import text_of
 from syndication.store import Store
@@ -243,17 +243,21 @@ class Planner:
             # What the search learnt goes first (learning it before the post exists is as
             # true: adding a post never frees an instant), then the post, which releases the
             # lock, then the article's state read again: one round trip.
-            replies = run_scripts(
+            replies = exchange(
                 self.store.r,
-                *([learnt] if learnt else []),
-                self.ledger.creating(post, enqueue=post.approved, lock_token=calendar.lock_token),
-                reads=lambda pipe: pipe.hgetall(self.store.keys.article_meta(article.id)),
+                [
+                    *([learnt] if learnt else []),
+                    self.ledger.creating(
+                        post, enqueue=post.approved, lock_token=calendar.lock_token
+                    ),
+                ],
+                [("HGETALL", self.store.keys.article_meta(article.id))],
             )
         except BaseException:
             with contextlib.suppress(redis.RedisError):
                 calendar.release()
             raise
-        (outcome, released), meta = replies[-2], replies[-1]
+        (outcome, released), meta = replies[-2], hash_of(replies[-1])
         if not released and text_of(outcome) == "created":
             # The lock expired before the post was written: another planner may have chosen
             # a time without seeing it (as a redis-py lock released late, this fails the plan;
