@@ -88,7 +88,7 @@ local function create()
   if owner and owner ~= ARGV[1] then return owner end
   if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
   redis.call('SET', KEYS[4], ARGV[1])
-  for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+  redis.call('HSET', KEYS[1], unpack(ARGV, 7))
   count(false, redis.call('HGET', KEYS[1], 'status'))
   remember(ARGV[5])
   redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1])
