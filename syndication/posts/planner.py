@@ -25,7 +25,7 @@ from syndication.events import Article
 from syndication.posts.adapters import Adapters
 from syndication.posts.calendar import Calendars, ChannelCalendar, Rate
 from syndication.posts.decide import Decision, Situation, decide, decide_retraction, story_for
-from syndication.posts.fitting import FittingError, fit_text, rules_for
+from syndication.posts.fitting import FittingError, fitted_text, rules_for
 from syndication.posts.images import LeadImages, MediaError
 from syndication.posts.ledger import Ledger, Post, PostStatus, post_id_for
 from syndication.posts.routing import route_article
@@ -61,7 +61,7 @@ def compose(
         characters_reserved_per_url=per_url,
         photo_caption=channel.platform == "telegram" and channel.attach_image,
     )
-    return fit_text(text, rules).text
+    return fitted_text(text, rules)
 
 
 @dataclass
