@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from redis.lock import Lock
 from redis.typing import EncodableT, FieldT
 
 from syndication.errors import StoreError
@@ -436,14 +435,6 @@ class Ledger:
         self.r.zrem(self.keys.leases, post_id)
 
     # --- channels ------------------------------------------------------------------------
-    def channel_lock(self, channel: str, timeout: float = 30.0) -> Lock:
-        """A lock held while one channel's next post time is chosen (spacing needs a stable
-        view of the channel's planned times)."""
-        lock: Lock = self.r.lock(
-            self.keys.channel_lock(channel), timeout=timeout, blocking_timeout=timeout
-        )
-        return lock
-
     def pause(self, channel: str, paused: bool) -> None:
         """Pause or resume a channel (its posts wait; nothing is lost)."""
         if paused:
