@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import time, timedelta
+from functools import lru_cache
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -306,6 +307,13 @@ class ChannelConfig(_Config):
         return None if v is None else _non_negative(v)
 
 
+@lru_cache(maxsize=4096)
+def _tag_slug(tag: str) -> str:
+    """An article tag as routes compare it. A portal repeats a few hundred tags, and every
+    route of every plan asks: slugify (entities, transliteration, a dozen regexes) once each."""
+    return slugify(tag)
+
+
 class RouteMatch(_Config):
     """What an article must have for a route to apply; an empty list matches anything."""
 
@@ -330,7 +338,7 @@ class RouteMatch(_Config):
 
     def matches(self, article: Article) -> bool:
         """True when ``article`` passes every condition of this match."""
-        tags = {slugify(t) for t in article.tags}
+        tags = {_tag_slug(t) for t in article.tags}
         return (
             (not self.categories or article.category in self.categories)
             and (

@@ -16,28 +16,42 @@ everything within :func:`~syndication.posts.scheduling.taken_radius` of it out o
 stretches. Stretches are kept per rules fingerprint (schedule and quota), so a config change
 starts afresh, and a search that began before an instant was freed does not record what it
 learnt (the generation). Forgetting is always safe: it only makes a later search walk further.
+
+The planner holds the channel's lock from the start of a search until its post is written,
+so that two planners never choose a time from the same view of the channel. It takes the lock
+in the same script call that opens the calendar (:meth:`Calendars.hold`), which also answers
+the search's first question, and the ledger's create script releases it: one round trip
+before the search and one after it, where a separate lock would add two.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import redis
 from redis.commands.core import Script
+from redis.exceptions import LockError
 
 from syndication.config.channels import ScheduleConfig
+from syndication.connection import run_script
 from syndication.keys import Keys
 from syndication.posts.scheduling import Budget, Window, rules_fingerprint, taken_radius
-from syndication.posts.scripts import LEARN, PREPARE, Call, run_scripts
+from syndication.posts.scripts import LEARN, PREPARE, RELEASE, WINDOW, Call, run_scripts
 from syndication.replies import pairs, scores, text_of
 
-__all__ = ["Calendars", "ChannelCalendar", "Rate"]
+__all__ = ["LOCK_SECONDS", "Calendars", "ChannelCalendar", "Rate"]
 
 # Stretches that ended this long ago are dropped (searches never start in the past).
 _KEEP_PAST = 86_400.0
+# How long a planner may hold a channel's lock (it expires after that), and wait for it.
+LOCK_SECONDS = 30.0
+# How long a planner waits before asking again for a lock another holds.
+_LOCK_RETRY = 0.1
 
 
 def _seconds(instant: datetime) -> str:
@@ -46,6 +60,14 @@ def _seconds(instant: datetime) -> str:
 
 def _instant(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
+
+
+def _stretch_end(found: Sequence[tuple[str, float]], t: datetime) -> datetime | None:
+    """The end of the stretch holding ``t``, given the first stretch that ends after it."""
+    if not found:
+        return None
+    start, end = found[0]
+    return _instant(end) if float(start) <= t.timestamp() else None
 
 
 @dataclass(frozen=True)
@@ -67,15 +89,27 @@ class ChannelCalendar:
         fingerprint: str,
         generation: str,
         learn: Script,
+        window: Script,
+        *,
+        first: tuple[datetime, datetime | None] | None = None,
+        lock_token: str = "",
+        release: Script | None = None,
     ) -> None:
         self.r = r
         self.channel = channel
         self.fingerprint = fingerprint
         self.generation = generation
+        # The token of the channel lock this search holds ("" for none).
+        self.lock_token = lock_token
         self._planned = keys.channel_planned(channel)
         self._taken = keys.channel_taken(channel)
         self._meta = keys.channel_taken_meta(channel)
+        self._lock = keys.channel_lock(channel)
         self._learn = learn
+        self._window = window
+        self._release = release
+        # The answer to taken_until(first[0]), read when the calendar was opened.
+        self._first = first
 
     # --- ScheduleState -------------------------------------------------------------------
     def count(self, lo: datetime, hi: datetime) -> int:
@@ -106,26 +140,23 @@ class ChannelCalendar:
         return _instant(found[0]) if found else None
 
     def window(self, lo: datetime, t: datetime, hi: datetime) -> Window:
-        """A quota window's counts around ``t``, in one round trip."""
-        low, high = _seconds(lo), "(" + _seconds(hi)
-        pipe = self.r.pipeline(transaction=False)
-        pipe.zcount(self._planned, low, high)
-        pipe.zcount(self._planned, "(" + _seconds(t), high)
-        pipe.zrangebyscore(self._planned, low, high, start=0, num=1, withscores=True)
-        total, after, first = pipe.execute()
-        found = scores(first)
-        return Window(int(total), int(after), _instant(found[0]) if found else None)
+        """A quota window's counts around ``t``, in one script call (one command where a
+        pipeline of three cost the client three times the work)."""
+        total, after, first = run_script(
+            self.r, self._window, [self._planned], [_seconds(lo), _seconds(t), _seconds(hi)]
+        )
+        return Window(int(total), int(after), None if first is None else _instant(float(first)))
 
     def taken_until(self, t: datetime) -> datetime | None:
         """The end of the taken stretch holding ``t``, if one does."""
+        if self._first is not None and self._first[0] == t:
+            # Answered when the calendar was opened (the search's first question).
+            answer, self._first = self._first[1], None
+            return answer
         reply = self.r.zrangebyscore(
             self._taken, "(" + _seconds(t), "+inf", start=0, num=1, withscores=True
         )
-        found = pairs(reply)
-        if not found:
-            return None
-        start, end = found[0]
-        return _instant(end) if float(start) <= t.timestamp() else None
+        return _stretch_end(pairs(reply), t)
 
     # --- learning ------------------------------------------------------------------------
     def learn(self, taken: Sequence[tuple[datetime, datetime]]) -> bool:
@@ -143,6 +174,15 @@ class ChannelCalendar:
             args += [_seconds(start), _seconds(end)]
         return self._learn, [self._taken, self._meta], args
 
+    # --- the channel lock ----------------------------------------------------------------
+    def release(self) -> bool:
+        """Release the channel lock this calendar holds (when no post is written: the
+        ledger's create script releases it otherwise); False when it was no longer held."""
+        if not self.lock_token or self._release is None:
+            return False
+        token, self.lock_token = self.lock_token, ""
+        return bool(self._release(keys=[self._lock], args=[token]))
+
 
 class Calendars:
     """Opens channel calendars on one Redis (the scripts are registered once)."""
@@ -152,6 +192,8 @@ class Calendars:
         self.keys = keys
         self._prepare = r.register_script(PREPARE)
         self._learn = r.register_script(LEARN)
+        self._release = r.register_script(RELEASE)
+        self._window = r.register_script(WINDOW)
 
     def open(
         self,
@@ -159,25 +201,109 @@ class Calendars:
         schedule: ScheduleConfig,
         quota: Budget | None,
         now: float | None = None,
+        *,
+        first: datetime | None = None,
     ) -> tuple[ChannelCalendar, Rate]:
         """The channel's calendar for one search, after forgetting the stretches around the
         instants freed since the last one (or all of them, under other rules); and the
-        rate-limit headers last seen on the channel, read in the same step."""
+        rate-limit headers last seen on the channel, read in the same step (with the taken
+        stretch holding ``first``, the search's first candidate, when given)."""
         now = time.time() if now is None else now
+        opened = self._open(channel, schedule, quota, now, first, "", 0)
+        if opened is None:  # only a lock is ever refused, and none was asked for
+            raise RuntimeError(f"calendar {channel}: refused without a lock")
+        return opened
+
+    def hold(
+        self,
+        channel: str,
+        schedule: ScheduleConfig,
+        quota: Budget | None,
+        now: float,
+        *,
+        first: datetime | None = None,
+        timeout: float = LOCK_SECONDS,
+    ) -> tuple[ChannelCalendar, Rate]:
+        """:meth:`open`, under the channel's lock, taken in the same script call: held for at
+        most ``timeout`` seconds, and waited for as long when another planner holds it.
+
+        The ledger's create script releases it (:meth:`~syndication.posts.ledger.Ledger.
+        creating` with the calendar's ``lock_token``), or :meth:`ChannelCalendar.release`.
+
+        Raises:
+            LockError: the lock was not free within ``timeout`` seconds.
+        """
+        token = uuid.uuid4().hex
+        hold_ms = int(timeout * 1000)
+        stop = time.monotonic() + timeout
+        while True:
+            try:
+                opened = self._open(channel, schedule, quota, now, first, token, hold_ms)
+            except BaseException:
+                # The call may have taken the lock before it failed (or lost its answer).
+                with contextlib.suppress(redis.RedisError):
+                    self._release(keys=[self.keys.channel_lock(channel)], args=[token])
+                raise
+            if opened is not None:
+                return opened
+            if time.monotonic() + _LOCK_RETRY > stop:
+                raise LockError(
+                    "Unable to acquire lock within the time specified",
+                    lock_name=self.keys.channel_lock(channel),
+                )
+            time.sleep(_LOCK_RETRY)
+
+    def _open(
+        self,
+        channel: str,
+        schedule: ScheduleConfig,
+        quota: Budget | None,
+        now: float,
+        first: datetime | None,
+        token: str,
+        hold_ms: int,
+    ) -> tuple[ChannelCalendar, Rate] | None:
         fingerprint = rules_fingerprint(schedule, quota)
         radius = taken_radius(schedule, quota).total_seconds()
         k = self.keys
-        generation, remaining, reset_at = self._prepare(
-            keys=[
-                k.channel_taken(channel),
-                k.channel_taken_meta(channel),
-                k.channel_freed(channel),
-                k.channel_rate(channel),
+        keys = [
+            k.channel_taken(channel),
+            k.channel_taken_meta(channel),
+            k.channel_freed(channel),
+            k.channel_rate(channel),
+            *([k.channel_lock(channel)] if token else []),
+        ]
+        reply = run_script(
+            self.r,
+            self._prepare,
+            keys,
+            [
+                fingerprint,
+                repr(radius),
+                repr(now - _KEEP_PAST),
+                "" if first is None else _seconds(first),
+                token,
+                str(hold_ms),
             ],
-            args=[fingerprint, repr(radius), repr(now - _KEEP_PAST)],
         )
+        if not int(reply[0]):
+            return None  # another planner holds the lock
+        _, generation, remaining, reset_at, start, end = reply
+        answer = None
+        if first is not None:
+            found = [] if start is None else [(text_of(start), float(end))]
+            answer = (first, _stretch_end(found, first))
         calendar = ChannelCalendar(
-            self.r, self.keys, channel, fingerprint, text_of(generation), self._learn
+            self.r,
+            self.keys,
+            channel,
+            fingerprint,
+            text_of(generation),
+            self._learn,
+            self._window,
+            first=answer,
+            lock_token=token,
+            release=self._release,
         )
         rate = Rate(int(remaining) if remaining else None, float(reset_at) if reset_at else None)
         return calendar, rate

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Literal
 
 import regex
@@ -34,6 +34,7 @@ __all__ = [
     "TextRules",
     "fit_text",
     "fits",
+    "fitted_text",
     "measure",
     "rules_for",
 ]
@@ -135,13 +136,25 @@ def extract_urls_with_indices(text: str) -> list[dict[str, Any]]:
     return found
 
 
+@lru_cache(maxsize=64)
+def _links(text: str) -> tuple[tuple[int, int, str], ...]:
+    """twitter-text's URLs in ``text`` as ``(start, end, url)``, for the last few texts.
+
+    Fitting one text asks for them up to three times (its entities, its lower bound, its
+    Mastodon length), and twitter-text's extractor is the slowest step of fitting.
+    """
+    return tuple(
+        (int(e["indices"][0]), int(e["indices"][1]), str(e["url"]))
+        for e in extract_urls_with_indices(text)
+    )
+
+
 def _mastodon(text: str, url_length: int) -> int:
     # Mastodon counts grapheme clusters after replacing each URL it links (scheme required)
     # by a fixed-width placeholder; it finds URLs with twitter-text's extractor, as we do.
     total, pos = 0, 0
-    for entity in extract_urls_with_indices(text):
-        start, end = entity["indices"]
-        if not str(entity["url"]).lower().startswith(("http://", "https://")):
+    for start, end, url in _links(text):
+        if not url.lower().startswith(("http://", "https://")):
             continue
         total += _graphemes(text[pos:start]) + url_length
         pos = end
@@ -203,8 +216,7 @@ def _entities(text: str) -> list[_Span]:
     urls = [
         _Span(m.start(), _url_end(text, m.start(), m.end()), "url") for m in _URL.finditer(text)
     ]
-    for entity in extract_urls_with_indices(text):
-        start, end = entity["indices"]
+    for start, end, _ in _links(text):
         urls.append(_Span(start, end, "url"))
     found = sorted(urls, key=lambda s: (s.start, -s.end))
     found += [_Span(m.start(), m.end(), "hashtag") for m in _HASHTAG.finditer(text)]
@@ -223,10 +235,13 @@ def _entities(text: str) -> list[_Span]:
     return sorted(spans, key=lambda s: s.start)
 
 
-def _min_length(text: str) -> int:
-    """A lower bound of every platform's count: graphemes outside URLs each count 1 or more."""
+def _min_length(text: str, spans: list[_Span] | None = None) -> int:
+    """A lower bound of every platform's count: graphemes outside URLs each count 1 or more.
+
+    ``spans``: the entities of ``text`` when the caller has them already.
+    """
     total, pos = 0, 0
-    for url in (s for s in _entities(text) if s.kind == "url"):
+    for url in (s for s in (_entities(text) if spans is None else spans) if s.kind == "url"):
         total += _graphemes(text[pos : url.start])
         pos = url.end
     return total + _graphemes(text[pos:])
@@ -350,7 +365,12 @@ def fit_text(text: str, rules: TextRules) -> FittedText:
     trailing = _trailing_hashtags(text, spans)
     prose = _without(text, trailing) if trailing else text
     # Measuring a long text the X way is slow; skip what cannot fit by a cheap lower bound.
-    hopeless = _min_length(prose) > rules.max_length
+    # The bound counts graphemes, each at least one code point: a prose no longer than the
+    # limit is never hopeless, and its URLs need not be looked for.
+    hopeless = (
+        len(prose) > rules.max_length
+        and _min_length(prose, spans if prose is text else None) > rules.max_length
+    )
     if not hopeless:
         length = _fitting_length(text, rules)
         if length is not None:
@@ -373,3 +393,22 @@ def fit_text(text: str, rules: TextRules) -> FittedText:
         position = by_word
     fitted = cutter.cut(position)
     return FittedText(fitted, measure(fitted, rules), truncated=True)
+
+
+def fitted_text(text: str, rules: TextRules) -> str:
+    """:func:`fit_text`'s text, without measuring a Mastodon text a cheap bound shows fits
+    (the planner needs the text, not its length; measuring finds its URLs, the slowest step).
+
+    Mastodon counts each grapheme outside a linked URL (a grapheme is one code point at least)
+    and each linked URL (it starts with its scheme: ``://`` and seven code points at least) as
+    ``url_length``: never more than the text's code points plus ``url_length - 7`` per
+    ``://``. Within the limit, the text fits as it is, and no lower bound makes it hopeless.
+
+    Raises:
+        FittingError: as :func:`fit_text`.
+    """
+    if rules.counting == "mastodon" and rules.max_bytes is None:
+        nfc = unicodedata.normalize("NFC", text).strip()
+        if len(nfc) + nfc.count("://") * max(0, rules.url_length - 7) <= rules.max_length:
+            return nfc
+    return fit_text(text, rules).text

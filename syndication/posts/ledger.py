@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from redis.lock import Lock
 from redis.typing import EncodableT, FieldT
 
 from syndication.errors import StoreError
@@ -31,7 +30,16 @@ from syndication.posts.post import (
     post_id_for,
     text_value,
 )
-from syndication.posts.scripts import CLAIM, CREATE, TRANSITION, UPDATE, Call, run_scripts
+from syndication.posts.scripts import (
+    CLAIM,
+    CREATE,
+    TRANSITION,
+    UPDATE,
+    Call,
+    exchange,
+    hash_of,
+    run_scripts,
+)
 from syndication.store import Store, members, pairs, text_of
 
 __all__ = [
@@ -96,14 +104,16 @@ class Ledger:
         self, post_ids: Sequence[str], deliveries: Sequence[tuple[str, str]]
     ) -> tuple[list[Post | None], list[str | None]]:
         """Posts (``None`` where there is none, history not read) and the owners of
-        ``(story_id, channel)`` delivery keys, in one round trip."""
-        pipe = self.r.pipeline(transaction=False)
-        for pid in post_ids:
-            pipe.hgetall(self.keys.post(pid))
-        for story_id, channel in deliveries:
-            pipe.get(self.keys.delivery(story_id, channel))
-        replies = pipe.execute()
-        posts = [Post.from_hash(d) if d else None for d in replies[: len(post_ids)]]
+        ``(story_id, channel)`` delivery keys, in one round trip (every plan asks)."""
+        k = self.keys
+        replies = exchange(
+            self.r,
+            reads=[
+                *(("HGETALL", k.post(pid)) for pid in post_ids),
+                *(("GET", k.delivery(story_id, channel)) for story_id, channel in deliveries),
+            ],
+        )
+        posts = [Post.from_hash(hash_of(d)) if d else None for d in replies[: len(post_ids)]]
         owners = [text_of(v) or None for v in replies[len(post_ids) :]]
         return posts, owners
 
@@ -166,6 +176,13 @@ class Ledger:
         script, so a crash never leaves half a post. ``also`` is another script call sent in
         the same round trip, after it (the planner's calendar records what it learnt).
         """
+        calls = [self.creating(post, enqueue=enqueue), *([also] if also else [])]
+        return self.created(run_scripts(self.r, *calls)[0])
+
+    def creating(self, post: Post, *, enqueue: bool, lock_token: str = "") -> Call:
+        """:meth:`create` as a script call to send with others; with ``lock_token``, the
+        script also releases the channel lock that token holds, once the post is written
+        (its reply is then ``[what it did, 1 if the lock was still held]``)."""
         k = self.keys
         fields: list[str] = []
         for name, value in post.to_hash().items():
@@ -179,6 +196,7 @@ class Ledger:
             k.article_posts(post.article_id),
             k.channel_planned(post.channel),
             k.due,
+            *([k.channel_lock(post.channel)] if lock_token else []),
         ]
         args = [
             post.id,
@@ -186,10 +204,16 @@ class Ledger:
             repr(post.due_at),
             "1" if enqueue else "0",
             entry(post.created_at, post.status.value, "planned"),
+            lock_token,
             *fields,
         ]
-        calls = [(self._create, keys, args), *([also] if also else [])]
-        return text_of(run_scripts(self.r, *calls)[0]) in ("created", "exists")
+        return self._create, keys, args
+
+    @staticmethod
+    def created(reply: Any) -> bool:
+        """Whether the create script's ``reply`` means the post is in the ledger (written now,
+        or by an earlier attempt of the same plan)."""
+        return text_of(reply) in ("created", "exists")
 
     def update(self, post_id: str, now: float, note: str, /, **fields: object) -> bool:
         """Set fields of a post (never its status) and note why in its history.
@@ -411,14 +435,6 @@ class Ledger:
         self.r.zrem(self.keys.leases, post_id)
 
     # --- channels ------------------------------------------------------------------------
-    def channel_lock(self, channel: str, timeout: float = 30.0) -> Lock:
-        """A lock held while one channel's next post time is chosen (spacing needs a stable
-        view of the channel's planned times)."""
-        lock: Lock = self.r.lock(
-            self.keys.channel_lock(channel), timeout=timeout, blocking_timeout=timeout
-        )
-        return lock
-
     def pause(self, channel: str, paused: bool) -> None:
         """Pause or resume a channel (its posts wait; nothing is lost)."""
         if paused:

@@ -9,26 +9,30 @@ retraction; one article that fails is retried later and never holds up the rest.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import redis
 import structlog
+from redis.exceptions import LockNotOwnedError
 
 from syndication.config import Config
 from syndication.config.channels import ChannelConfig
 from syndication.errors import SyndicationError
 from syndication.events import Article
 from syndication.posts.adapters import Adapters
-from syndication.posts.calendar import Calendars
+from syndication.posts.calendar import Calendars, ChannelCalendar, Rate
 from syndication.posts.decide import Decision, Situation, decide, decide_retraction, story_for
-from syndication.posts.fitting import FittingError, fit_text, rules_for
+from syndication.posts.fitting import FittingError, fitted_text, rules_for
 from syndication.posts.images import LeadImages, MediaError
 from syndication.posts.ledger import Ledger, Post, PostStatus, post_id_for
 from syndication.posts.routing import route_article
-from syndication.posts.scheduling import budget_for, find_due
-from syndication.posts.scripts import Call
+from syndication.posts.scheduling import budget_for, find_due, first_candidate
+from syndication.posts.scripts import Call, exchange, hash_of
 from syndication.posts.templating import add_utm, render_post_text
+from syndication.replies import text_of
 from syndication.store import Store
 from syndication.worklist import WorkList
 
@@ -57,7 +61,7 @@ def compose(
         characters_reserved_per_url=per_url,
         photo_caption=channel.platform == "telegram" and channel.attach_image,
     )
-    return fit_text(text, rules).text
+    return fitted_text(text, rules)
 
 
 @dataclass
@@ -201,8 +205,20 @@ class Planner:
                 image_url = article.image.url
             except MediaError as exc:
                 image_note = f"image skipped at planning: {exc}"
-        with self.ledger.channel_lock(channel.name):
-            due, learnt = self._due(channel, article, datetime.fromtimestamp(now, UTC))
+        when = datetime.fromtimestamp(now, UTC)
+        quota = budget_for(channel.platform)
+        # The channel's lock is taken with the calendar, in one script call, and the create
+        # script releases it once the post is written: no other planner chooses a time from
+        # the same view of the channel meanwhile.
+        calendar, rate = self.calendars.hold(
+            channel.name,
+            channel.schedule,
+            quota,
+            now,
+            first=first_candidate(channel.schedule, article.published_at, when),
+        )
+        try:
+            due, learnt = self._due(channel, article, when, calendar, rate)
             post = Post(
                 id=post_id,
                 channel=channel.name,
@@ -224,16 +240,41 @@ class Planner:
                 approved=not channel.schedule.approval,
                 article_version=article.version.timestamp(),
             )
-            # What the search learnt goes with the post, in one round trip (learning it
-            # before the post exists would be as true: adding a post never frees an instant).
-            if not self.ledger.create(post, enqueue=post.approved, also=learnt):
-                return Decision(channel.name, "skipped", "story already posted here")
+            # What the search learnt goes first (learning it before the post exists is as
+            # true: adding a post never frees an instant), then the post, which releases the
+            # lock, then the article's state read again: one round trip.
+            replies = exchange(
+                self.store.r,
+                [
+                    *([learnt] if learnt else []),
+                    self.ledger.creating(
+                        post, enqueue=post.approved, lock_token=calendar.lock_token
+                    ),
+                ],
+                [("HGETALL", self.store.keys.article_meta(article.id))],
+            )
+        except BaseException:
+            with contextlib.suppress(redis.RedisError):
+                calendar.release()
+            raise
+        (outcome, released), meta = replies[-2], hash_of(replies[-1])
+        if not released and text_of(outcome) == "created":
+            # The lock expired before the post was written: another planner may have chosen
+            # a time without seeing it (as a redis-py lock released late, this fails the plan;
+            # the work list plans the article again and finds its post). A call sent again
+            # after a lost answer finds its post there and its lock released: nothing new.
+            raise LockNotOwnedError(
+                "Cannot release a lock that's no longer owned",
+                lock_name=self.store.keys.channel_lock(channel.name),
+            )
+        if not self.ledger.created(outcome):
+            return Decision(channel.name, "skipped", "story already posted here")
         if image_note:
             self.ledger.update(post_id, now, image_note)
         # An unpublish may have been applied while this plan was being made (its retract then
-        # found no post to cancel): look again now that the post exists, and cancel it.
-        state = self.store.article_state(article.id)
-        if state is not None and state.state != "live":
+        # found no post to cancel): the state read after the post was written says so, and the
+        # post is cancelled.
+        if meta and text_of(meta.get(b"state")) != "live":
             self.ledger.cancel(post_id, now, "article unpublished while the post was planned")
             return Decision(channel.name, "cancelled", "article unpublished", post_id)
         log.info(
@@ -247,12 +288,13 @@ class Planner:
         return Decision(channel.name, "planned", reason, post_id, due)
 
     def _due(
-        self, channel: ChannelConfig, article: Article, when: datetime
+        self,
+        channel: ChannelConfig,
+        article: Article,
+        when: datetime,
+        calendar: ChannelCalendar,
+        rate: Rate,
     ) -> tuple[float, Call | None]:
-        quota = budget_for(channel.platform)
-        calendar, rate = self.calendars.open(
-            channel.name, channel.schedule, quota, when.timestamp()
-        )
         # The channel's posts planned for later count against the quota too (the calendar
         # answers for them): a burst planned now must not put more than the platform allows
         # into any window ahead.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 
 from syndication.store import decode_map, text_of
@@ -86,7 +86,9 @@ class Post:
 
     def to_hash(self) -> dict[str, str]:
         """The Redis hash of this post (its history lives in a list of its own)."""
-        return {k: text_value(v) for k, v in asdict(self).items() if k != "history"}
+        # Every field but the history is a plain value: read them directly, where
+        # ``dataclasses.asdict`` would deep-copy each one (a quarter of a millisecond a post).
+        return {name: text_value(getattr(self, name)) for name in _HASH_FIELDS}
 
     @classmethod
     def from_hash(
@@ -140,6 +142,10 @@ class Post:
         return self.status == PostStatus.SENT and (
             self.delete_requested or self.article_version > self.sent_version
         )
+
+
+# The fields of a post's Redis hash, in declaration order.
+_HASH_FIELDS = tuple(f.name for f in fields(Post) if f.name != "history")
 
 
 @dataclass(frozen=True)

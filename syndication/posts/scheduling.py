@@ -33,6 +33,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -51,6 +52,7 @@ __all__ = [
     "day_bounds",
     "due_time",
     "find_due",
+    "first_candidate",
     "local_day",
     "rules_fingerprint",
     "taken_radius",
@@ -347,6 +349,14 @@ def _aware(value: datetime, name: str) -> datetime:
 
 
 # --- the search -------------------------------------------------------------------------------
+def first_candidate(schedule: ScheduleConfig, published_at: datetime, now: datetime) -> datetime:
+    """Where :func:`find_due` starts: ``now``, or the article's publication plus the channel's
+    delay when that is later (the planner has the calendar answer about it in advance)."""
+    return max(
+        _aware(now, "now"), _aware(published_at, "published_at") + schedule.delay_after_publish
+    )
+
+
 def find_due(
     schedule: ScheduleConfig,
     published_at: datetime,
@@ -372,7 +382,7 @@ def find_due(
     used = state if used is None else used
     tz = schedule.tz
     held_until = _held_until(budget, used, now)
-    t = max(now, _aware(published_at, "published_at") + schedule.delay_after_publish)
+    t = first_candidate(schedule, published_at, now)
     limit = t + HORIZON
     taken: list[tuple[datetime, datetime]] = []
     run = t  # the start of the stretch this search has shown taken so far
@@ -423,6 +433,12 @@ def rules_fingerprint(schedule: ScheduleConfig, budget: Budget | None) -> str:
     """A digest of everything that decides which instants are taken, so that stretches learnt
     under one configuration are never used under another."""
     quota = "" if budget is None else f"{budget.window_seconds!r}/{budget.max_posts}"
+    return _fingerprint(schedule, quota)
+
+
+@lru_cache(maxsize=256)
+def _fingerprint(schedule: ScheduleConfig, quota: str) -> str:
+    # Every plan asks, and a channel's schedule (a frozen model) is the same each time.
     text = schedule.model_dump_json(exclude={"approval", "delay_after_publish"}) + quota
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

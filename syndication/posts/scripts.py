@@ -4,11 +4,14 @@ the change owes move together or not at all."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import redis
 from redis.commands.core import Script
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
+from redis.typing import EncodableT
 
 from syndication.store_scripts import OWE_LUA
 
@@ -19,9 +22,13 @@ __all__ = [
     "HISTORY",
     "LEARN",
     "PREPARE",
+    "RELEASE",
     "TRANSITION",
     "UPDATE",
+    "WINDOW",
     "Call",
+    "exchange",
+    "hash_of",
     "run_scripts",
 ]
 
@@ -55,23 +62,52 @@ end
 """.replace("HISTORY", str(HISTORY))
 )
 
-# KEYS: post, history, counts, delivery, posts, article_posts, channel_planned, due.
-# ARGV: post id, created_at, due_at, enqueue ("1"/"0"), history entry, field/value pairs.
+# The channel lock (KEYS[n]) is released only by the token that took it; 1 when it was.
+_RELEASE_LUA = """
+local function release(n, token)
+  if redis.call('GET', KEYS[n]) ~= token then return 0 end
+  redis.call('DEL', KEYS[n])
+  return 1
+end
+"""
+
+# KEYS: post, history, counts, delivery, posts, article_posts, channel_planned, due, and with
+#       a lock token: the channel lock.
+# ARGV: post id, created_at, due_at, enqueue ("1"/"0"), history entry, the token of the
+#       channel lock the planner holds ('' for none), field/value pairs.
+# Returns 'created', 'exists' or the post that owns the delivery key; with a lock token,
+# {that, 1 if the lock was still held and is now released, else 0}: the lock is released in
+# the same step as the post is written, never before it (a script the server lost would run
+# again later, after a release sent beside it).
 CREATE = (
     _COMMON
+    + _RELEASE_LUA
     + """
-local owner = redis.call('GET', KEYS[4])
-if owner and owner ~= ARGV[1] then return owner end
-if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
-redis.call('SET', KEYS[4], ARGV[1])
-for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-count(false, redis.call('HGET', KEYS[1], 'status'))
-remember(ARGV[5])
-redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1])
-redis.call('SADD', KEYS[6], ARGV[1])
-redis.call('ZADD', KEYS[7], ARGV[3], ARGV[1])
-if ARGV[4] == '1' then redis.call('ZADD', KEYS[8], ARGV[3], ARGV[1]) end
-return 'created'
+local function create()
+  local owner = redis.call('GET', KEYS[4])
+  if owner and owner ~= ARGV[1] then return owner end
+  if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
+  redis.call('SET', KEYS[4], ARGV[1])
+  redis.call('HSET', KEYS[1], unpack(ARGV, 7))
+  count(false, redis.call('HGET', KEYS[1], 'status'))
+  remember(ARGV[5])
+  redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1])
+  redis.call('SADD', KEYS[6], ARGV[1])
+  redis.call('ZADD', KEYS[7], ARGV[3], ARGV[1])
+  if ARGV[4] == '1' then redis.call('ZADD', KEYS[8], ARGV[3], ARGV[1]) end
+  return 'created'
+end
+local result = create()
+if ARGV[6] == '' then return result end
+return {result, release(9, ARGV[6])}
+"""
+)
+
+# KEYS: channel lock. ARGV: the token that took it. Returns 1 when it was released.
+RELEASE = (
+    _RELEASE_LUA
+    + """
+return release(1, ARGV[1])
 """
 )
 
@@ -177,14 +213,25 @@ _STRETCHES = """
 local function fmt(x) return string.format('%.17g', x) end
 """
 
-# KEYS: channel_taken, channel_taken_meta, channel_freed, channel_rate.
-# ARGV: rules fingerprint, radius (seconds), drop stretches that ended before this (seconds).
-# Before a plan: under other rules, or after too many freed instants, forget every stretch;
-# else cut each freed instant's radius out of them. Returns the generation to learn under,
-# and the rate-limit headers last seen (remaining, reset_at; false when unknown).
+# KEYS: channel_taken, channel_taken_meta, channel_freed, channel_rate, and with a lock token:
+#       the channel lock.
+# ARGV: rules fingerprint, radius (seconds), drop stretches that ended before this (seconds),
+#       the search's first candidate ('' for none: seconds), the lock token ('' for none), how
+#       long the lock is held (milliseconds).
+# Before a plan: take the channel lock when asked (or answer {0} at once when another holds
+# it; a call sent again after a lost answer finds its own token and goes on); under other
+# rules, or after too many freed instants, forget every stretch; else cut each freed
+# instant's radius out of them. Returns {1, the generation to learn under, the rate-limit
+# headers last seen (remaining, reset_at; false when unknown), and the first taken stretch
+# ending after the first candidate (start, end; false when none)}: the search's first
+# question, answered in the same step.
 PREPARE = (
     _STRETCHES
     + """
+if ARGV[5] ~= '' and redis.call('GET', KEYS[5]) ~= ARGV[5]
+   and not redis.call('SET', KEYS[5], ARGV[5], 'NX', 'PX', ARGV[6]) then
+  return {0}
+end
 local freed = redis.call('LLEN', KEYS[3])
 if redis.call('HGET', KEYS[2], 'fingerprint') ~= ARGV[1] or freed > FREED_MAX then
   redis.call('DEL', KEYS[1], KEYS[3])
@@ -210,9 +257,27 @@ elseif freed > 0 then
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
 local rate = redis.call('HMGET', KEYS[4], 'remaining', 'reset_at')
-return {redis.call('HGET', KEYS[2], 'generation') or '0', rate[1], rate[2]}
+local first = {}
+if ARGV[4] ~= '' then
+  first = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[4], '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+end
+return {1, redis.call('HGET', KEYS[2], 'generation') or '0', rate[1], rate[2], first[1] or false,
+        first[2] or false}
 """.replace("FREED_MAX", str(FREED_MAX))
 )
+
+# KEYS: channel_planned.
+# ARGV: lo, t, hi (seconds), lo <= t < hi.
+# A quota window's counts around t in one call: the posts in [lo, hi), those of them after t,
+# and the earliest one's time (false when none).
+WINDOW = """
+local high = '(' .. ARGV[3]
+local total = redis.call('ZCOUNT', KEYS[1], ARGV[1], high)
+if total == 0 then return {0, 0, false} end
+local after = redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[2], high)
+local first = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], high, 'WITHSCORES', 'LIMIT', 0, 1)
+return {total, after, first[2] or false}
+"""
 
 # KEYS: channel_taken, channel_taken_meta.
 # ARGV: rules fingerprint, generation, then start/end pairs (seconds).
@@ -257,3 +322,67 @@ def run_scripts(r: redis.Redis, *calls: Call) -> list[Any]:
         elif isinstance(reply, Exception):
             raise reply
     return replies
+
+
+def exchange(
+    r: redis.Redis, calls: Sequence[Call] = (), reads: Sequence[Sequence[EncodableT]] = ()
+) -> list[Any]:
+    """:func:`run_scripts`, then ``reads`` (commands without side effects), in one round trip
+    on one pooled connection, without redis-py's per-command layers (hooks, option parsing,
+    response callbacks: they cost the planner more than the round trip itself).
+
+    Replies come as Redis sends them (a hash read is a flat list: see :func:`hash_of`), the
+    scripts' first. A script the server lost is loaded and that call run again (it did not
+    run), and then the reads are sent again, so that they always see what every script did.
+    A broken connection sends the whole batch again under the client's retry policy, as a
+    pipeline would: every script here must answer a second run as it did the first.
+    """
+    batch: list[list[EncodableT]] = [
+        ["EVALSHA", script.sha, len(keys), *keys, *args] for script, keys, args in calls
+    ]
+    batch += [list(command) for command in reads]
+    pool = r.connection_pool
+    conn = pool.get_connection()
+    try:
+
+        def send(commands: list[list[EncodableT]]) -> list[Any]:
+            conn.send_packed_command(conn.pack_commands(commands))
+            replies: list[Any] = []
+            for _ in commands:
+                try:
+                    replies.append(conn.read_response())
+                except ResponseError as exc:  # an error reply: the next one follows it
+                    replies.append(exc)
+            return replies
+
+        def drop(_error: Exception) -> None:
+            conn.disconnect()
+
+        replies = conn.retry.call_with_retry(lambda: send(batch), drop)
+        again = False
+        for i, (script, _, _) in enumerate(calls):
+            if isinstance(replies[i], NoScriptError):
+                load: list[list[EncodableT]] = [["SCRIPT", "LOAD", script.script], batch[i]]
+                replies[i] = conn.retry.call_with_retry(partial(send, load), drop)[1]
+                again = True
+        if again and reads:
+            replies[len(calls) :] = conn.retry.call_with_retry(
+                lambda: send(batch[len(calls) :]), drop
+            )
+    except BaseException:
+        conn.disconnect()  # replies nobody read must not reach the next user
+        raise
+    finally:
+        pool.release(conn)
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies
+
+
+def hash_of(reply: Any) -> dict[bytes | str, bytes | str]:
+    """An ``HGETALL`` reply read through :func:`exchange` as a dict (RESP2 sends a flat list of
+    fields and values, RESP3 a map)."""
+    if isinstance(reply, dict):
+        return dict(reply)
+    return dict(zip(reply[::2], reply[1::2], strict=True))

@@ -9,6 +9,7 @@ the worker reads them; their credentials live in environment variables named by 
 from __future__ import annotations
 
 import copy
+import itertools
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -21,7 +22,9 @@ import yaml
 
 from feeds.catalog import feed_indexer
 from syndication.config import Config, load_config
+from syndication.connection import connect
 from syndication.ingest import Ingestor
+from syndication.keys import Keys
 from syndication.posts import Posts
 from syndication.posts.decide import Decision
 from syndication.posts.ledger import Ledger, Post, PostStatus, post_id_for
@@ -263,6 +266,88 @@ def test_routing_plans_one_post_per_matching_channel_at_the_channel_delay(
     again = by_channel(poster.planner.plan(store.get_article("a-vi"), t))  # type: ignore[arg-type]
     assert again["news-vi"].action == "kept"
     assert [p.id for p in poster.ledger.for_article("a-vi")] == [post.id]
+
+
+def test_planners_racing_on_one_channel_keep_its_spacing(
+    settings: Settings, store: Store, config_dir: Path, mastodon_sandbox: MastodonSandbox
+) -> None:
+    """Two planners (each its own Redis connection) planning at the same moment never choose
+    times from the same view of the channel: every post keeps min_spacing from the others."""
+    config = write_config(
+        config_dir,
+        [mastodon_channel("news-vi", mastodon_sandbox.base_url, schedule={"min_spacing": "10m"})],
+    )
+    ingestor = Ingestor(store, feed_indexer(config.feeds), Settings().limits)
+    ids = [f"race-{n}" for n in range(12)]
+    for article_id in ids:
+        assert ingestor.ingest(article_event(f"e-{article_id}", article_id), source="test")
+    articles = [store.get_article(article_id) for article_id in ids]
+    t = now()
+    due: list[float] = []
+    failures: list[BaseException] = []
+
+    def plan_half(half: int) -> None:
+        client = connect(settings)
+        try:
+            planner = Posts(Store(client, Keys(settings.prefix)), config).planner
+            for article in articles[half::2]:
+                assert article is not None
+                due.extend(d.due_at or 0.0 for d in planner.plan(article, t))
+        except BaseException as exc:  # reported below, in the test's thread
+            failures.append(exc)
+        finally:
+            client.close()
+
+    threads = [threading.Thread(target=plan_half, args=(half,)) for half in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures
+    times = sorted(due)
+    assert len(times) == len(ids)
+    assert all(b - a >= 600 - 1e-6 for a, b in itertools.pairwise(times))
+
+
+def test_planning_goes_on_after_redis_forgot_its_scripts(
+    store: Store, config_dir: Path, mastodon_sandbox: MastodonSandbox
+) -> None:
+    """After a SCRIPT FLUSH (a Redis restart loses scripts too) a plan still takes the channel
+    lock, keeps the spacing, writes its post once and leaves the lock free."""
+    config = write_config(
+        config_dir,
+        [mastodon_channel("news-vi", mastodon_sandbox.base_url, schedule={"min_spacing": "10m"})],
+    )
+    poster = Posts(store, config)
+    t = now()
+    first = by_channel(apply(store, config, poster, article_event("e-f1", "f1"), now=t))
+    store.r.script_flush()
+    second = by_channel(apply(store, config, poster, article_event("e-f2", "f2"), now=t))
+    assert first["news-vi"].action == second["news-vi"].action == "planned"
+    assert (second["news-vi"].due_at or 0) >= (first["news-vi"].due_at or 0) + 600 - 1e-6
+    assert [p.id for p in poster.ledger.for_article("f2")] == [post_id_for("news-vi", "f2")]
+    assert not store.r.exists(store.keys.channel_lock("news-vi"))
+
+
+def test_an_unpublish_applied_while_the_post_was_planned_cancels_it(
+    store: Store, config_dir: Path, mastodon_sandbox: MastodonSandbox
+) -> None:
+    """The planner reads the article's state again once its post is written: an unpublish
+    applied meanwhile (whose retraction found no post yet) cancels the post."""
+    config = write_config(config_dir, [mastodon_channel("news-vi", mastodon_sandbox.base_url)])
+    poster = Posts(store, config)
+    ingestor = Ingestor(store, feed_indexer(config.feeds), Settings().limits)
+    assert ingestor.ingest(article_event("e-u1", "u1"), source="test").status == "applied"
+    article = store.get_article("u1")
+    assert article is not None
+    # The unpublish is applied (and its retraction runs) before this plan writes its post.
+    assert ingestor.ingest(unpublish_event("e-u2", "u1"), source="test").status == "applied"
+    assert poster.planner.retract("u1", now()) == []
+    [decision] = poster.planner.plan(article, now())
+    assert decision.action == "cancelled" and decision.reason == "article unpublished"
+    post = poster.ledger.require(post_id_for("news-vi", "u1"))
+    assert post.status == PostStatus.CANCELLED
+    assert not store.r.exists(store.keys.channel_lock("news-vi"))
 
 
 # --- 2. racing senders ----------------------------------------------------------------------------

@@ -12,16 +12,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from redis.exceptions import LockError
 
 from syndication.config.channels import ScheduleConfig
 from syndication.keys import Keys
 from syndication.posts.calendar import Calendars, ChannelCalendar
 from syndication.posts.ledger import Ledger, Post, PostStatus
-from syndication.posts.scheduling import Budget, SchedulingError, Window, budget_for, find_due
-from syndication.posts.scripts import FREED_MAX
+from syndication.posts.scheduling import (
+    Budget,
+    SchedulingError,
+    Window,
+    budget_for,
+    find_due,
+    first_candidate,
+)
+from syndication.posts.scripts import FREED_MAX, run_scripts
 from syndication.store import Store
 from tests.strategies import aware_datetimes
 from tests.unit import scheduling_reference as reference
@@ -80,14 +89,24 @@ def plan(
     published: datetime,
     now: datetime,
 ) -> datetime:
-    """What the planner does for one post: open the calendar, search, create and learn."""
-    calendar, rate = calendars.open(CHANNEL, schedule, quota, now.timestamp())
+    """What the planner does for one post: hold the calendar (the channel lock, and the
+    search's first question answered with it), search, then learn and create, which releases
+    the lock."""
+    first = first_candidate(schedule, published, now)
+    calendar, rate = calendars.hold(CHANNEL, schedule, quota, now.timestamp(), first=first)
     budget = quota
     if quota is not None and rate.reset_at is not None:
         reset = datetime.fromtimestamp(rate.reset_at, UTC)
         budget = Budget(quota.window_seconds, quota.max_posts, (), reset, rate.remaining)
-    due = find_due(schedule, published, now, calendar, budget)
-    assert ledger.create(post_at(n, due.at), enqueue=True, also=calendar.learning(due.taken))
+    try:
+        due = find_due(schedule, published, now, calendar, budget)
+    except SchedulingError:
+        assert calendar.release()
+        raise
+    learnt = calendar.learning(due.taken)
+    create = ledger.creating(post_at(n, due.at), enqueue=True, lock_token=calendar.lock_token)
+    replies = run_scripts(ledger.r, *([learnt] if learnt else []), create)
+    assert replies[-1] == [b"created", 1]
     return due.at
 
 
@@ -262,6 +281,46 @@ def test_too_many_freed_instants_forget_every_stretch(redis_url: str) -> None:
         ledger.r.rpush(freed, *[repr(START.timestamp() - 10 * 86_400)] * (FREED_MAX + 1))
         calendars.open(CHANNEL, schedule, None, START.timestamp())
         assert ledger.r.zcard(taken) == 0 and ledger.r.llen(freed) == 0
+
+
+def test_a_held_calendar_keeps_other_planners_out_until_its_post_is_written(
+    redis_url: str,
+) -> None:
+    """The channel lock comes with the calendar and goes with the create script; a token that
+    no longer holds it releases nothing (the next holder keeps it)."""
+    schedule = schedule_of(min_spacing="10m")
+    with ledger_on(redis_url) as ledger:
+        calendars = Calendars(ledger.r, ledger.keys)
+        lock = ledger.keys.channel_lock(CHANNEL)
+        calendar, _ = calendars.hold(CHANNEL, schedule, None, START.timestamp(), first=START)
+        with pytest.raises(LockError):
+            calendars.hold(CHANNEL, schedule, None, START.timestamp(), timeout=0.3)
+        due = find_due(schedule, START, START, calendar, None)
+        create = ledger.creating(post_at(0, due.at), enqueue=True, lock_token=calendar.lock_token)
+        assert run_scripts(ledger.r, create) == [[b"created", 1]]
+        assert not ledger.r.exists(lock)
+        second, _ = calendars.hold(CHANNEL, schedule, None, START.timestamp(), timeout=0.3)
+        assert not calendar.release() and ledger.r.exists(lock)
+        assert second.release() and not ledger.r.exists(lock)
+        # The next search starts past the post, as without the lock.
+        assert plan(ledger, calendars, 1, schedule, None, START, START) == START + timedelta(
+            minutes=10
+        )
+
+
+def test_the_first_question_answered_at_opening_is_the_one_redis_gives(redis_url: str) -> None:
+    """The taken stretch read with the calendar is what asking it afterwards reads."""
+    schedule = schedule_of(min_spacing="10m")
+    with ledger_on(redis_url) as ledger:
+        calendars = Calendars(ledger.r, ledger.keys)
+        for n in range(3):
+            plan(ledger, calendars, n, schedule, None, START, START)
+        for offset in (-1, 0, 5, 29, 30, 31, 60):
+            t = START + timedelta(minutes=offset)
+            early, _ = calendars.open(CHANNEL, schedule, None, START.timestamp(), first=t)
+            late, _ = calendars.open(CHANNEL, schedule, None, START.timestamp())
+            assert early.taken_until(t) == late.taken_until(t)
+            assert early.taken_until(t) == late.taken_until(t)  # asked again: from Redis
 
 
 class CountingCalendar:

@@ -18,6 +18,7 @@ from syndication.posts.fitting import (
     TextRules,
     fit_text,
     fits,
+    fitted_text,
     measure,
     rules_for,
 )
@@ -171,3 +172,36 @@ def test_fitted_text_keeps_every_invariant(
     if ELLIPSIS in fitted.text and ELLIPSIS not in nfc:
         head = fitted.text.partition(ELLIPSIS)[0]
         assert graphemes(nfc)[: len(graphemes(head))] == graphemes(head)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    post=post_texts(),
+    limit=st.integers(20, 600),
+    url_length=st.integers(0, 40),
+    links=st.integers(0, 3),
+)
+def test_the_planners_shortcut_gives_the_text_fit_text_gives(
+    post: tuple[str, str], limit: int, url_length: int, links: int
+) -> None:
+    """Mastodon text the length bound lets through unmeasured is what fit_text would give,
+    with short and long instance limits and URL weights, and several links."""
+    text, url = post
+    text = " ".join([text, *[url] * links, "http://a.b"] if links else [text])
+    rules = TextRules("mastodon", limit, "mastodon", url_length)
+    try:
+        expected = fit_text(text, rules).text
+    except FittingError:
+        with pytest.raises(FittingError):
+            fitted_text(text, rules)
+        return
+    assert fitted_text(text, rules) == expected
+
+
+def test_the_planners_shortcut_skips_measuring_only_what_surely_fits() -> None:
+    """A short Mastodon text comes back as it is (NFC, stripped); a long one is fitted."""
+    rules = rules_for("mastodon")
+    short = f"  Cafe\u0301 {URL} #Tin  "
+    assert fitted_text(short, rules) == unicodedata.normalize("NFC", short).strip()
+    long = "chữ " * 200 + URL
+    assert fitted_text(long, rules) == fit_text(long, rules).text != long
