@@ -40,9 +40,12 @@ FRAGMENT_CACHE = 6000
 # has been quiet renders as soon as its event is applied (the leading edge).
 RENDER_INTERVAL = 0.05
 
-# KEYS: the render times hash. ARGV: now, interval, fields...
+# KEYS: the render times hash, then each language's "round asked" flag (Keys.round_asked).
+# ARGV: now, interval, fields (``round:<language>``, in the flags' order)...
 # A field (a language's round) whose time is ``interval`` or more ago is claimed (its time
-# becomes now, answer ''); for another, the answer is the seconds it must still wait.
+# becomes now, answer '') and its flag deleted, before the round reads the dirty feeds: an
+# event applied after that asks a new round. For another, the answer is the seconds it must
+# still wait.
 _CLAIM = """
 local now, interval = tonumber(ARGV[1]), tonumber(ARGV[2])
 local out = {}
@@ -50,6 +53,7 @@ for i = 3, #ARGV do
   local last = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '0')
   if now - last >= interval then
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[1])
+    redis.call('DEL', KEYS[i - 1])
     out[#out + 1] = ''
   else
     -- At most one interval, whatever the clocks of the claimers say.
@@ -289,7 +293,10 @@ class FeedStorage(DocumentStore):
         if not languages:
             return [], {}
         fields = [f"round:{language}" for language in languages]
-        waits = self._claim(keys=[self.keys.render_times], args=[repr(now), interval, *fields])
+        flags = [self.keys.round_asked(language) for language in languages]
+        waits = self._claim(
+            keys=[self.keys.render_times, *flags], args=[repr(now), interval, *fields]
+        )
         claimed = [lang for lang, w in zip(languages, waits, strict=True) if not w]
         early = {lang: float(w) for lang, w in zip(languages, waits, strict=True) if w}
         return claimed, early

@@ -35,6 +35,9 @@ class ApplyResult:
     dirtied: tuple[str, ...] = ()
     # When each of ``dirtied`` last started rendering (0: never), to space renders.
     last_rendered: tuple[float, ...] = ()
+    # The languages whose render round this event must ask (none was asked yet): for the
+    # others, a round already asked reads this change.
+    rounds: tuple[str, ...] = ()
 
 
 def apply_result(parsed: ParsedEvent, reply: list[bytes]) -> ApplyResult:
@@ -42,7 +45,8 @@ def apply_result(parsed: ParsedEvent, reply: list[bytes]) -> ApplyResult:
     status = text_of(reply[0])
     if status not in ("applied", "duplicate", "stale"):
         raise StoreError(f"apply script answered {status!r}")
-    marked = [text_of(f).split(":", 2) for f in reply[1:]]
+    texts = [text_of(f) for f in reply[1:]]
+    marked = [t.split(":", 2) for t in texts if not t.startswith("!")]
     return ApplyResult(
         status,  # type: ignore[arg-type]
         parsed.event.id,
@@ -50,6 +54,7 @@ def apply_result(parsed: ParsedEvent, reply: list[bytes]) -> ApplyResult:
         affected=tuple(f for _, _, f in marked),
         dirtied=tuple(f for new, _, f in marked if new == "1"),
         last_rendered=tuple(float(at or 0) for new, at, _ in marked if new == "1"),
+        rounds=tuple(t[1:] for t in texts if t.startswith("!")),
     )
 
 

@@ -48,16 +48,25 @@ class Outcome:
     dead_letter: str | None = None
     # When each dirtied feed last started rendering (0: never): a quiet one renders at once.
     last_rendered: tuple[float, ...] = ()
+    # The languages whose render round this event asks (see ApplyResult.rounds).
+    rounds: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         """A JSON-able summary (task results, ``publish --json``)."""
         return {
-            k: v for k, v in self.__dict__.items() if v not in (None, ()) and k != "last_rendered"
+            k: v
+            for k, v in self.__dict__.items()
+            if v not in (None, ()) and k not in ("last_rendered", "rounds")
         }
 
     def renders(self) -> dict[str, float]:
-        """Feeds this event made dirty, with when each last started rendering."""
-        return dict(zip(self.dirtied, self.last_rendered, strict=False))
+        """The feeds this event made dirty whose round it must ask (no round of their
+        language was asked yet), with when each last started rendering."""
+        return {
+            f: at
+            for f, at in zip(self.dirtied, self.last_rendered, strict=False)
+            if f.partition("/")[0] in self.rounds
+        }
 
 
 def validate(raw: object, limits: Limits) -> ParsedEvent:
@@ -194,4 +203,5 @@ class Ingestor:
             result.dirtied,
             warnings=parsed.warnings,
             last_rendered=result.last_rendered,
+            rounds=result.rounds,
         )

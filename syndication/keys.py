@@ -107,6 +107,13 @@ class Keys:
         language's last render round started (rounds are spaced per language)."""
         return self._k("render", "last")
 
+    def round_asked(self, language: str) -> str:
+        """Set (with a short expiry) while a render round of ``language`` has been asked and
+        has not claimed the language yet: the apply script sets it (so that one event of a
+        burst asks the round, not each), a round's claim deletes it. The apply script derives
+        it from :attr:`render_times` (``<render_times>:asked:<language>``)."""
+        return f"{self.render_times}:asked:{language}"
+
     def render_lock(self, feed_id: str) -> str:
         """Lock held while one feed renders."""
         return self._k("render", "lock", feed_id)

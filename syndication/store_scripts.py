@@ -6,7 +6,15 @@ one atomic step on the server; callers pass every key they touch (see ``KEYS``/`
 
 from __future__ import annotations
 
-__all__ = ["APPLY", "APPLY_CHUNK", "APPLY_MANY", "DIRTY_MARK_UNIT", "FINISH", "OWE_LUA"]
+__all__ = [
+    "APPLY",
+    "APPLY_CHUNK",
+    "APPLY_MANY",
+    "DIRTY_MARK_UNIT",
+    "FINISH",
+    "OWE_LUA",
+    "ROUND_ASKED_MS",
+]
 
 # Lua: record ``item`` in a stage's work list (``zkey`` sorted set, ``gkey`` generation hash;
 # see syndication.worklist) at time ``now``. An item already listed (leased, or waiting for a
@@ -30,6 +38,11 @@ end
 # not earlier). Marks written in seconds by earlier releases still compare and clear.
 DIRTY_MARK_UNIT = 1_000_000
 
+# How long a "round asked" flag (Keys.round_asked) stands at most: a round normally claims its
+# language within a fraction of a second; one lost on its way holds new asks back this long
+# (the periodic sweep renders what stays dirty meanwhile).
+ROUND_ASKED_MS = 5000
+
 # Remove a dirty mark only if nothing changed the feed since the render read it.
 FINISH = """
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
@@ -44,6 +57,7 @@ return 0
 # The apply step as a Lua function of (keys, args) for one event (see APPLY for both).
 _APPLY_FN = (
     OWE_LUA
+    + f"local ROUND_ASKED_MS = {ROUND_ASKED_MS}\n"
     + """
 local function apply(K, A)
   local seen, article, meta, afeeds, all, story, dirty, status =
@@ -74,11 +88,25 @@ local function apply(K, A)
   -- tell it missed one. Whole numbers keep the small dirty set cheap to update: Redis keeps
   -- a fraction as text in a small sorted set and parses it again at every comparison.
   local mark = string.format('%d', math.floor(tonumber(now) * 1000000))
+  -- A feed made dirty needs a render round of its language: the first event to find none
+  -- asked answers '!<language>' (its caller asks the round); while the flag stands, the
+  -- round already asked will read this change (its claim deletes the flag before it reads
+  -- the dirty feeds). The flag expires, so a round lost on its way holds nobody back long.
+  local asked = {}
+  local function ask(f)
+    local language = string.match(f, '^[^/]+') or f
+    if asked[language] == nil then
+      asked[language] = redis.call('SET', K[9] .. ':asked:' .. language, '1', 'NX', 'PX',
+                                   ROUND_ASKED_MS) and true or false
+      if asked[language] then table.insert(dirtied, '!' .. language) end
+    end
+  end
   local function touch(f)
     local old = redis.call('ZSCORE', dirty, f)
     if not old then
       redis.call('ZADD', dirty, mark, f)
       table.insert(dirtied, '1:' .. (redis.call('HGET', K[9], f) or '0') .. ':' .. f)
+      ask(f)
     else
       local moved = mark
       if tonumber(old) >= tonumber(mark) then moved = string.format('%d', old + 1) end

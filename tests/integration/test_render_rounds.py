@@ -344,3 +344,40 @@ def test_empty_rounds_render_without_error(
     assert gone.again == () and store.dirty_feeds() == []
     atom = storage.get("/feeds/ja/all.atom")
     assert atom is not None and b"deleted-entry" in atom.body and b"hue-ja" in atom.body
+
+
+def test_one_event_of_a_burst_asks_its_languages_round(
+    store: Store, settings: Settings, feeds: FeedsConfig
+) -> None:
+    """The first event that dirties a language's feeds asks its round; the next ones, which
+    dirty other feeds of it before that round claims the language, do not (the round will
+    read them); once it has claimed, the next event asks again. A round lost on its way
+    holds new asks back only until its flag expires."""
+    ingestor = Ingestor(store, feed_indexer(feeds), settings.limits)
+
+    def rounds(event: dict[str, Any]) -> tuple[dict[str, float], tuple[str, ...]]:
+        outcome = ingestor.ingest(event, source="test")
+        assert outcome.status == "applied" and outcome.dirtied
+        return outcome.renders(), outcome.dirtied
+
+    asked, dirtied = rounds(HUE[0])  # hue-vi
+    assert set(asked) == set(dirtied) and "vi/all" in asked
+    flag = store.keys.round_asked("vi")
+    assert 0 < store.r.pttl(flag) <= 5000
+    # pho-vi: newly dirty feeds of its own (author), but vi's round is already asked.
+    asked, dirtied = rounds(HUE[3])
+    assert asked == {} and "vi/author/tran-van-binh" in dirtied
+    asked, _ = rounds(HUE[1])  # hue-en: another language asks its own round
+    assert set(asked) and {f.partition("/")[0] for f in asked} == {"en"}
+    # The round claims vi (deleting its flag) before it reads the dirty feeds: what is
+    # applied from then on asks again.
+    assert FeedStorage(store).claim_rounds(["vi"], time.time()) == (["vi"], {})
+    assert store.r.exists(flag) == 0
+    refresh_feeds(FeedStorage(store), feeds, [f for f in store.dirty_feeds() if f[:2] == "vi"])
+    asked, _ = rounds(HUE[4])  # hoian-vi
+    assert "vi/all" in asked and "vi/category/people" in asked
+    # A round lost on its way: once the flag is gone, the next change asks again.
+    store.r.delete(flag)
+    store.claim_dirty("vi/all")
+    asked, _ = rounds(publish("hue2-vi", "vi", "Huế mưa", minute=40))
+    assert "vi/all" in asked
