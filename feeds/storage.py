@@ -28,6 +28,7 @@ from feeds.sitemaps import NewsSitemaps, news_sitemap_path
 from syndication.config.search import SitemapsConfig
 from syndication.events import Article
 from syndication.store import Store, text_of
+from syndication.store_scripts import ROUND_ASKED_MS
 from syndication.worklist import WorkList
 
 # Cached item fragments expire unless a render uses them again.
@@ -300,6 +301,18 @@ class FeedStorage(DocumentStore):
         claimed = [lang for lang, w in zip(languages, waits, strict=True) if not w]
         early = {lang: float(w) for lang, w in zip(languages, waits, strict=True) if w}
         return claimed, early
+
+    def ask_rounds(self, languages: Iterable[str]) -> list[str]:
+        """Of ``languages``, those whose round nobody has asked since their last claim:
+        their "round asked" flag is set now, and the caller asks their rounds. For the
+        others a round already asked will read their dirty feeds."""
+        wanted = sorted(set(languages))
+        if not wanted:
+            return []
+        pipe = self.r.pipeline(transaction=False)
+        for language in wanted:
+            pipe.set(self.keys.round_asked(language), 1, nx=True, px=ROUND_ASKED_MS)
+        return [lang for lang, set_ in zip(wanted, pipe.execute(), strict=True) if set_]
 
     def render_index(
         self, refs: Iterable[FeedRef], config: FeedsConfig, now: float | None = None

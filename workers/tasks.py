@@ -17,7 +17,7 @@ import structlog
 from celery import Celery, Task, shared_task
 
 from feeds.export import export_owed
-from feeds.storage import RENDER_INTERVAL, refresh_feeds
+from feeds.storage import RENDER_INTERVAL, FeedStorage, refresh_feeds
 from feeds.websub import ping_owed
 from syndication import metrics
 from syndication.errors import TransientError
@@ -299,8 +299,11 @@ def render_feeds(self: Task, feed_ids: list[str]) -> dict[str, object]:
     # script reads a whole round, and Redis answers nobody else meanwhile.
     dirty = [f for f in rt.store.dirty_feeds() if _language(f) in claimed]
     dirty, rest = dirty[:ROUND_FEEDS], dirty[ROUND_FEEDS:]
+    # A round asked for a language claimed meanwhile asks again for when it may run (it is
+    # the round asked); what this round leaves, or finds changed after it read, is asked once
+    # per language (a round asked since this one's claim will read it).
     waits = {f: early[_language(f)] for f in feed_ids if _language(f) in early}
-    waits.update(dict.fromkeys(rest, RENDER_INTERVAL))
+    waits.update(dict.fromkeys(_unasked(rt.feeds, rest), RENDER_INTERVAL))
     ask_rounds(self.app, waits)
     result = refresh_feeds(rt.feeds, config, dirty)
     changed = 0
@@ -315,12 +318,20 @@ def render_feeds(self: Task, feed_ids: list[str]) -> dict[str, object]:
             changed=len(report.changed),
             ms=round(report.seconds * 1000, 2),
         )
-    ask_rounds(self.app, dict.fromkeys(result.again, RENDER_INTERVAL))
+    ask_rounds(self.app, dict.fromkeys(_unasked(rt.feeds, result.again), RENDER_INTERVAL))
     if changed:
         clock = time.monotonic()
         for work in rt.feeds.owed_by(config):
             _nudge(self.app, work.stage, clock)
     return {"feeds": len(dirty), "rendered": len(result.reports), "changed": changed}
+
+
+def _unasked(feeds: FeedStorage, feed_ids: Sequence[str]) -> list[str]:
+    """Those of ``feed_ids`` whose language's round nobody has asked yet (now asked)."""
+    if not feed_ids:
+        return []
+    languages = set(feeds.ask_rounds(_language(f) for f in feed_ids))
+    return [f for f in feed_ids if _language(f) in languages]
 
 
 @shared_task(bind=True, name=WEBSUB.name, autoretry_for=_REDIS_DOWN, max_retries=5)

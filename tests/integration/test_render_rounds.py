@@ -381,3 +381,15 @@ def test_one_event_of_a_burst_asks_its_languages_round(
     store.claim_dirty("vi/all")
     asked, _ = rounds(publish("hue2-vi", "vi", "Huế mưa", minute=40))
     assert "vi/all" in asked
+
+
+def test_a_round_asks_for_what_it_leaves_only_when_nobody_has(store: Store) -> None:
+    """What a round leaves (or finds changed after its read) needs its language's round
+    asked once: by whoever asks first after the round's claim."""
+    storage = FeedStorage(store)
+    assert storage.claim_rounds(["vi", "en"], time.time()) == (["vi", "en"], {})
+    assert storage.ask_rounds(["vi", "en", "vi"]) == ["en", "vi"]
+    assert storage.ask_rounds(["vi"]) == []  # asked: that round will read it
+    assert storage.claim_rounds(["vi"], time.time() + 1) == (["vi"], {})
+    assert storage.ask_rounds(["vi", "en"]) == ["vi"]
+    assert storage.ask_rounds([]) == []
