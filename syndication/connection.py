@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import redis
 from redis.commands.core import Script
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
+from redis.typing import EncodableT
 
 from syndication.embedded import ensure_embedded, is_running, socket_path
 from syndication.settings import Settings
@@ -167,3 +169,62 @@ class ScriptStream:
             for i, reply in zip(lost, self._read([calls[i] for i in lost]), strict=True):
                 replies[i] = reply
         return replies
+
+
+def exchange(
+    r: redis.Redis,
+    calls: Sequence[tuple[Script, Sequence[Any], Sequence[Any]]] = (),
+    reads: Sequence[Sequence[EncodableT]] = (),
+) -> list[Any]:
+    """Script calls (script, keys, args), then ``reads`` (commands without side effects), in
+    one round trip on one pooled connection, without redis-py's per-command layers (hooks,
+    option parsing, response callbacks: they cost the planner more than the round trip).
+
+    Replies come as Redis sends them (a hash read is a flat list: see
+    :func:`syndication.replies.hash_of`), the
+    scripts' first. A script the server lost is loaded and that call run again (it did not
+    run), and then the reads are sent again, so that they always see what every script did.
+    A broken connection sends the whole batch again under the client's retry policy, as a
+    pipeline would: every script here must answer a second run as it did the first.
+    """
+    batch: list[list[EncodableT]] = [
+        ["EVALSHA", script.sha, len(keys), *keys, *args] for script, keys, args in calls
+    ]
+    batch += [list(command) for command in reads]
+    pool = r.connection_pool
+    conn = pool.get_connection()
+    try:
+
+        def send(commands: list[list[EncodableT]]) -> list[Any]:
+            conn.send_packed_command(conn.pack_commands(commands))
+            replies: list[Any] = []
+            for _ in commands:
+                try:
+                    replies.append(conn.read_response())
+                except ResponseError as exc:  # an error reply: the next one follows it
+                    replies.append(exc)
+            return replies
+
+        def drop(_error: Exception) -> None:
+            conn.disconnect()
+
+        replies = conn.retry.call_with_retry(lambda: send(batch), drop)
+        again = False
+        for i, (script, _, _) in enumerate(calls):
+            if isinstance(replies[i], NoScriptError):
+                load: list[list[EncodableT]] = [["SCRIPT", "LOAD", script.script], batch[i]]
+                replies[i] = conn.retry.call_with_retry(partial(send, load), drop)[1]
+                again = True
+        if again and reads:
+            replies[len(calls) :] = conn.retry.call_with_retry(
+                lambda: send(batch[len(calls) :]), drop
+            )
+    except BaseException:
+        conn.disconnect()  # replies nobody read must not reach the next user
+        raise
+    finally:
+        pool.release(conn)
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies

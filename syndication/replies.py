@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from syndication.errors import StoreError
 
-__all__ = ["decode_map", "members", "pairs", "scores", "text_of"]
+__all__ = ["decode_map", "hash_of", "members", "pairs", "scores", "text_of"]
 
 
 def text_of(value: bytes | str | None) -> str:
@@ -55,3 +56,11 @@ def scores(reply: Iterable[object]) -> list[float]:
 def decode_map(data: Mapping[bytes | str, bytes | str]) -> dict[str, str]:
     """A Redis hash as text keys and values."""
     return {text_of(k): text_of(v) for k, v in data.items()}
+
+
+def hash_of(reply: Any) -> dict[bytes | str, bytes | str]:
+    """An ``HGETALL`` reply read as Redis sent it (:func:`syndication.connection.exchange`)
+    as a dict: RESP2 sends a flat list of fields and values, RESP3 a map."""
+    if isinstance(reply, dict):
+        return dict(reply)
+    return dict(zip(reply[::2], reply[1::2], strict=True))

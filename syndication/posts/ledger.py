@@ -19,6 +19,7 @@ from typing import Any
 
 from redis.typing import EncodableT, FieldT
 
+from syndication.connection import exchange
 from syndication.errors import StoreError
 from syndication.posts.post import (
     OPEN,
@@ -36,10 +37,9 @@ from syndication.posts.scripts import (
     TRANSITION,
     UPDATE,
     Call,
-    exchange,
-    hash_of,
     run_scripts,
 )
+from syndication.replies import hash_of
 from syndication.store import Store, members, pairs, text_of
 
 __all__ = [

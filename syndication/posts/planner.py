@@ -20,6 +20,7 @@ from redis.exceptions import LockNotOwnedError
 
 from syndication.config import Config
 from syndication.config.channels import ChannelConfig
+from syndication.connection import exchange
 from syndication.errors import SyndicationError
 from syndication.events import Article
 from syndication.posts.adapters import Adapters
@@ -30,9 +31,9 @@ from syndication.posts.images import LeadImages, MediaError
 from syndication.posts.ledger import Ledger, Post, PostStatus, post_id_for
 from syndication.posts.routing import route_article
 from syndication.posts.scheduling import budget_for, find_due, first_candidate
-from syndication.posts.scripts import Call, exchange, hash_of
+from syndication.posts.scripts import Call
 from syndication.posts.templating import add_utm, render_post_text
-from syndication.replies import text_of
+from syndication.replies import hash_of, text_of
 from syndication.store import Store
 from syndication.worklist import WorkList
 
