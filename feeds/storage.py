@@ -302,7 +302,7 @@ class FeedStorage(DocumentStore):
         early = {lang: float(w) for lang, w in zip(languages, waits, strict=True) if w}
         return claimed, early
 
-    def ask_rounds(self, languages: Iterable[str]) -> list[str]:
+    def flag_rounds(self, languages: Iterable[str]) -> list[str]:
         """Of ``languages``, those whose round nobody has asked since their last claim:
         their "round asked" flag is set now, and the caller asks their rounds. For the
         others a round already asked will read their dirty feeds."""

@@ -330,7 +330,7 @@ def _unasked(feeds: FeedStorage, feed_ids: Sequence[str]) -> list[str]:
     """Those of ``feed_ids`` whose language's round nobody has asked yet (now asked)."""
     if not feed_ids:
         return []
-    languages = set(feeds.ask_rounds(_language(f) for f in feed_ids))
+    languages = set(feeds.flag_rounds(_language(f) for f in feed_ids))
     return [f for f in feed_ids if _language(f) in languages]
 
 

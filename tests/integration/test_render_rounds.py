@@ -388,8 +388,8 @@ def test_a_round_asks_for_what_it_leaves_only_when_nobody_has(store: Store) -> N
     asked once: by whoever asks first after the round's claim."""
     storage = FeedStorage(store)
     assert storage.claim_rounds(["vi", "en"], time.time()) == (["vi", "en"], {})
-    assert storage.ask_rounds(["vi", "en", "vi"]) == ["en", "vi"]
-    assert storage.ask_rounds(["vi"]) == []  # asked: that round will read it
+    assert storage.flag_rounds(["vi", "en", "vi"]) == ["en", "vi"]
+    assert storage.flag_rounds(["vi"]) == []  # asked: that round will read it
     assert storage.claim_rounds(["vi"], time.time() + 1) == (["vi"], {})
-    assert storage.ask_rounds(["vi", "en"]) == ["vi"]
-    assert storage.ask_rounds([]) == []
+    assert storage.flag_rounds(["vi", "en"]) == ["vi"]
+    assert storage.flag_rounds([]) == []
