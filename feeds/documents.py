@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from isal import igzip
 from redis.client import Pipeline
 from redis.typing import EncodableT, FieldT
 
@@ -44,6 +43,9 @@ _FORMAT = "gzip"
 def compress(body: bytes) -> bytes:
     """``body`` as stored and sent to clients that accept gzip (no timestamp: the same
     body always gives the same bytes)."""
+    # Imported here: commands that only read documents (``status``) never need it.
+    from isal import igzip
+
     return igzip.compress(body, GZIP_LEVEL, mtime=0)
 
 
