@@ -7,8 +7,11 @@ from pathlib import Path
 
 import feedparser
 
+from feeds.catalog import feed_indexer
 from feeds.documents import DocumentStore
 from feeds.storage import RENDER_INTERVAL
+from syndication.config import load_config
+from syndication.ingest import Ingestor
 from syndication.settings import Settings
 from syndication.store import Store
 from tests.conftest import load_samples, wait_until
@@ -222,3 +225,35 @@ def test_a_render_worker_killed_in_a_round_leaves_the_feeds_owed(
     assert all(
         e["article"]["url"].encode() in vi for e in samples if e["article"]["language"] == "vi"
     )
+
+
+def test_a_round_nudge_lost_after_its_apply_leaves_the_feeds_owed(
+    settings: Settings, store: Store, worker_factory
+) -> None:
+    """An ingesting process killed between the apply script (which set its language's
+    "round asked" flag) and sending the round's message: the next event of the language,
+    seeing the flag, asks nothing, yet neither change is lost; the feeds stay dirty and a
+    round renders both (the flag expires, and beat's sweep re-queues feeds dirty for 10 s)."""
+    config = load_config(settings.config_path)
+    vi = [
+        e
+        for e in load_samples()
+        if e["type"] == "article.published" and e["article"]["language"] == "vi"
+    ]
+    first, second = vi[0], vi[1]
+    # Applied here and never nudged: what a process killed right after the apply leaves.
+    ingestor = Ingestor(store, feed_indexer(config.feeds), settings.limits)
+    assert set(ingestor.ingest(first, source="test").renders())
+    assert store.r.exists(store.keys.round_asked("vi"))
+
+    worker_factory(settings, "-c", "1", "--beat")
+    create_app(settings).send_task("syndication.ingest", (second,))
+    wait_until(lambda: store.event_state(second["id"]) == "applied", message="applied")
+    docs = DocumentStore(store)
+
+    def both_rendered() -> bool:
+        body = _doc(docs, "/feeds/vi/all.rss") or b""
+        urls = (e["article"]["url"].encode() for e in (first, second))
+        return all(u in body for u in urls) and not store.dirty_feeds()
+
+    wait_until(both_rendered, timeout=90, message="both changes rendered")
