@@ -160,11 +160,15 @@ class Ingestor:
         return self._outcome(parsed, result, source)
 
     def ingest_batch(
-        self, raws: Sequence[object], *, source: str, now: float | None = None
+        self, raws: Sequence[object], *, source: str | Sequence[str], now: float | None = None
     ) -> list[Outcome]:
         """Validate and apply many events in one round trip for the valid ones: each chunk
-        is sent as soon as it is validated, so Redis applies it while the next is checked."""
+        is sent as soon as it is validated, so Redis applies it while the next is checked.
+
+        ``source`` names where the events came from: one for all, or one per event.
+        """
         stamp = time.time() if now is None else now
+        sources = [source] * len(raws) if isinstance(source, str) else list(source)
         outcomes: list[Outcome | None] = [None] * len(raws)
         valid: list[tuple[int, ParsedEvent]] = []
         with self.store.apply_stream(now=stamp, owe=self.owe) as stream:
@@ -174,12 +178,12 @@ class Ingestor:
                     try:
                         chunk.append((i, validate(raws[i], self.limits)))
                     except EventValidationError as exc:
-                        outcomes[i] = self.reject(raws[i], exc.errors, source, stamp)
+                        outcomes[i] = self.reject(raws[i], exc.errors, sources[i], stamp)
                 stream.send([(p, feed_ids_for(p, self.index)) for _, p in chunk])
                 valid += chunk
             results = stream.results()
         for (i, parsed), result in zip(valid, results, strict=True):
-            outcomes[i] = self._outcome(parsed, result, source)
+            outcomes[i] = self._outcome(parsed, result, sources[i])
         return [o for o in outcomes if o is not None]
 
     @staticmethod

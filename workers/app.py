@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None, config: Config | None = None) -
     app.syndication = Runtime(settings, config)
     import workers.heartbeat
     import workers.inbox_reader
+    import workers.ingest
     import workers.memory
     import workers.tasks  # noqa: F401  (registers the shared tasks on every app)
 

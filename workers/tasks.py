@@ -32,7 +32,6 @@ from workers.handles import (
     EXPORT,
     FEDERATE,
     INDEXNOW,
-    INGEST,
     NOOP,
     PLAN_POSTS,
     RECONCILE,
@@ -188,27 +187,6 @@ def nudge_owed(app: Celery, now: float, stages: Iterable[str] | None = None) -> 
 def noop(self: Task, payload: Any = None) -> None:
     """Does nothing with ``payload``: the benchmark's ceiling for one task round trip, bare
     or carrying an event."""
-
-
-@shared_task(
-    bind=True,
-    name=INGEST.name,
-    autoretry_for=_REDIS_DOWN,
-    retry_backoff=True,
-    retry_backoff_max=60,
-    retry_jitter=True,
-    max_retries=20,
-)
-def ingest(self: Task, payload: Any, source: str = "celery") -> dict[str, object]:
-    """Validate and apply one event; nudge the renders and the planning it owes."""
-    with metrics.INGEST_SECONDS.time():
-        outcome = runtime(self.app).ingestor.ingest(payload, source=source)
-    render_soon(self.app, outcome.renders(), time.time())
-    if outcome.status == "applied":
-        nudge_applied(self.app, runtime(self.app).ingestor.owe)
-    # Small on purpose: Celery formats every return value (saferepr) for its log line, and
-    # for the whole outcome that costs a tenth of the task.
-    return {"status": outcome.status, "event_id": outcome.event_id}
 
 
 @shared_task(

@@ -162,6 +162,12 @@ def worker(
         "--without-mingle",
         f"--hostname=syndication-{os.getpid()}@%h",
     ]
+    if queues.split(",") == ["ingest"]:
+        # An ingest-only worker holds many messages, to apply them in batches (see
+        # workers.ingest); a worker of other queues too holds one at a time.
+        from workers.ingest import INGEST_PREFETCH
+
+        argv.append(f"--prefetch-multiplier={INGEST_PREFETCH}")
     app = ctx.app
     # A worker on the ingest queue also reads the inbox stream as it fills (see
     # workers.inbox_reader), so a plain XADD is applied at once.
