@@ -59,6 +59,33 @@ _APPLY_FN = (
     OWE_LUA
     + f"local ROUND_ASKED_MS = {ROUND_ASKED_MS}\n"
     + """
+-- The dirty marks this script call moves (MARKS[dirty set][feed] = mark), written together
+-- by write_marks() when the call ends, whether it ends well or not: nothing reads them between
+-- two events of one call, so one ZADD per call replaces a ZSCORE and a ZADD per event and feed.
+-- ASKED: the round-asked flags this call has set or found set.
+local MARKS, ASKED = {}, {}
+local function write_marks()
+  for dirty, marks in pairs(MARKS) do
+    local args = {}
+    for f, m in pairs(marks) do
+      args[#args + 1] = m
+      args[#args + 1] = f
+      if #args >= 1000 then
+        redis.call('ZADD', dirty, unpack(args))
+        args = {}
+      end
+    end
+    if #args > 0 then redis.call('ZADD', dirty, unpack(args)) end
+  end
+  MARKS = {}
+end
+-- fn() with the marks written after it, also when it raised (then the error goes on).
+local function marking(fn)
+  local ok, reply = pcall(fn)
+  write_marks()
+  if not ok then error(reply, 0) end
+  return reply
+end
 local function apply(K, A)
   local seen, article, meta, afeeds, all, story, dirty, status =
     K[1], K[2], K[3], K[4], K[5], K[6], K[7], K[8]
@@ -92,25 +119,36 @@ local function apply(K, A)
   -- asked answers '!<language>' (its caller asks the round); while the flag stands, the
   -- round already asked will read this change (its claim deletes the flag before it reads
   -- the dirty feeds). The flag expires, so a round lost on its way holds nobody back long.
-  local asked = {}
   local function ask(f)
-    local language = string.match(f, '^[^/]+') or f
-    if asked[language] == nil then
-      asked[language] = redis.call('SET', K[9] .. ':asked:' .. language, '1', 'NX', 'PX',
-                                   ROUND_ASKED_MS) and true or false
-      if asked[language] then table.insert(dirtied, '!' .. language) end
+    local flag = K[9] .. ':asked:' .. (string.match(f, '^[^/]+') or f)
+    if ASKED[flag] == nil then
+      ASKED[flag] = true
+      if redis.call('SET', flag, '1', 'NX', 'PX', ROUND_ASKED_MS) then
+        table.insert(dirtied, '!' .. string.sub(flag, #K[9] + 8))
+      end
     end
   end
+  local marks = MARKS[dirty]
+  if not marks then
+    marks = {}
+    MARKS[dirty] = marks
+  end
   local function touch(f)
+    local held = marks[f]
+    if held then  -- marked earlier in this call: its render is owed already
+      if tonumber(mark) > tonumber(held) then marks[f] = mark end
+      table.insert(dirtied, '0::' .. f)
+      return
+    end
     local old = redis.call('ZSCORE', dirty, f)
     if not old then
-      redis.call('ZADD', dirty, mark, f)
+      marks[f] = mark
       table.insert(dirtied, '1:' .. (redis.call('HGET', K[9], f) or '0') .. ':' .. f)
       ask(f)
     else
       local moved = mark
       if tonumber(old) >= tonumber(mark) then moved = string.format('%d', old + 1) end
-      redis.call('ZADD', dirty, moved, f)
+      marks[f] = moved
       table.insert(dirtied, '0::' .. f)
     end
   end
@@ -155,7 +193,7 @@ end
 """
 )
 
-APPLY = _APPLY_FN + "return apply(KEYS, ARGV)\n"
+APPLY = _APPLY_FN + "return marking(function() return apply(KEYS, ARGV) end)\n"
 
 # Events applied by one APPLY_MANY call in a batch: long enough to save the client's work per
 # event, short enough that Redis, which runs a script without interleaving, answers other
@@ -169,14 +207,16 @@ APPLY_CHUNK = 100
 APPLY_MANY = (
     _APPLY_FN
     + """
-local replies, i = {}, 1
-while i <= #ARGV do
-  local nk, na = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
-  local keys = {unpack(ARGV, i + 2, i + 1 + nk)}
-  local args = {unpack(ARGV, i + 2 + nk, i + 1 + nk + na)}
-  replies[#replies + 1] = apply(keys, args)
-  i = i + 2 + nk + na
-end
-return replies
+return marking(function()
+  local replies, i = {}, 1
+  while i <= #ARGV do
+    local nk, na = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+    local keys = {unpack(ARGV, i + 2, i + 1 + nk)}
+    local args = {unpack(ARGV, i + 2 + nk, i + 1 + nk + na)}
+    replies[#replies + 1] = apply(keys, args)
+    i = i + 2 + nk + na
+  end
+  return replies
+end)
 """
 )

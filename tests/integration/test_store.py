@@ -221,3 +221,26 @@ def test_only_this_prefix_is_touched(store: Store, redis_url: str) -> None:
         assert list(store.r.scan_iter(match=store.keys.pattern())) == []
     finally:
         other.delete("someone-else:key")
+
+
+def test_a_batch_that_fails_midway_still_marks_what_it_changed(store: Store) -> None:
+    """A call of many events writes its dirty marks once, at its end, and also when an event
+    fails midway: the events applied before the failure leave their feeds owed a render."""
+    first = parse_event(published("e1", "a1"))
+    second = parse_event(published("e2", "a2", category="people"))
+    store.r.set(store.keys.article_feeds("a2"), "not a set")  # the second apply will fail
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        store.apply_events([(first, ["vi/all"]), (second, ["vi/all", "vi/category/people"])])
+    assert store.event_state("e1") == "applied"
+    assert set(store.dirty_feeds()) == {"vi/all", "vi/category/people"}
+
+
+def test_each_change_in_one_call_moves_a_feeds_mark_past_what_a_render_read(store: Store) -> None:
+    """A render that read a feed before a call of many events cannot clear the mark that
+    call left, however many of its events touch the feed."""
+    store.apply_event(parse_event(published("e0", "a0")), ["vi/all"], now=1000.0)
+    read = dict(store.r.zrange(store.keys.dirty_feeds, 0, -1, withscores=True))[b"vi/all"]
+    events = [parse_event(published(f"e{i}", f"a{i}")) for i in range(1, 4)]
+    store.apply_events([(p, ["vi/all"]) for p in events], now=1000.0)  # the same clock
+    assert store.finish_dirty({"vi/all": read}) == ["vi/all"]  # still owed
+    assert store.dirty_feeds() == ["vi/all"]
