@@ -36,7 +36,7 @@ from pydantic_core import PydanticCustomError
 from slugify import slugify
 
 from syndication.cleaning import clean_tree, needs_cleaning, sanitize_html
-from syndication.decoding import check_value, decode_json, join_path, json_kind
+from syndication.decoding import check_value, decode_json, join_path, json_kind, plain_strings
 from syndication.errors import EventValidationError, FieldError
 from syndication.settings import Limits
 
@@ -44,6 +44,8 @@ EventType: TypeAlias = Literal["article.published", "article.updated", "article.
 EVENT_TYPES: tuple[str, ...] = ("article.published", "article.updated", "article.unpublished")
 
 _SPACE = re.compile(r"\s")
+# An http(s) URL with a plain host name and no user part: what urlsplit accepts too.
+_PLAIN_URL = re.compile(r"https?://[A-Za-z0-9][A-Za-z0-9.-]*(?::[0-9]{1,5})?(?:[/?#][^\s]*)?")
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]*")
 _RFC3339 = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?(?P<offset>[Zz]|[+-]\d{2}:\d{2})?"
@@ -88,9 +90,10 @@ def _require_str(value: object) -> object:
 
 def _absolute_url(value: str, info: ValidationInfo) -> str:
     value = value.strip()
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or _SPACE.search(value):
-        raise PydanticCustomError("url", "not an absolute http(s) URL")
+    if not _PLAIN_URL.fullmatch(value):  # the usual URL needs no urlsplit (same verdict)
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or _SPACE.search(value):
+            raise PydanticCustomError("url", "not an absolute http(s) URL")
     return _check_length(value, info, "url_length")
 
 
@@ -435,10 +438,12 @@ def parse_event(raw: object, limits: Limits | None = None) -> ParsedEvent:
     if not isinstance(raw, dict):
         got = json_kind(raw)
         raise EventValidationError([FieldError("event", f"expected a JSON object, got {got}")])
-    strings: list[str] = []
-    problems = check_value(raw, strings=strings)
-    if problems:
-        raise EventValidationError(problems)
+    strings = plain_strings(raw)
+    if strings is None:
+        strings = []
+        problems = check_value(raw, strings=strings)
+        if problems:
+            raise EventValidationError(problems)
     kind = raw.get("type")
     if kind is None:
         raise EventValidationError([FieldError("type", "required")])

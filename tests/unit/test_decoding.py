@@ -11,7 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from syndication.cli.publish import split_documents
-from syndication.decoding import MAX_DEPTH, array_items, check_value, raw_text
+from syndication.decoding import (
+    MAX_DEPTH,
+    array_items,
+    check_value,
+    decode_json,
+    plain_strings,
+    raw_text,
+)
 from syndication.errors import EventValidationError
 from syndication.events import event_id_of, parse_event, parse_event_json
 from tests.strategies import (
@@ -277,3 +284,46 @@ def test_cli_input_is_split_into_events_as_written() -> None:
 def test_check_value_accepts_plain_json() -> None:
     """The base event, as decoded JSON, has nothing to report."""
     assert check_value(hostile_base()) == []
+
+
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**1100), max_value=2**1100),  # beyond a double, both ways
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8),
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(st.text(max_size=4), inner, max_size=4),
+        st.dictionaries(st.integers(), inner, min_size=1, max_size=2),  # a key not a string
+    ),
+    max_leaves=30,
+)
+
+
+@given(_VALUES)
+@settings(max_examples=300, deadline=None)
+def test_the_fast_walk_agrees_with_check_value(value: object) -> None:
+    """plain_strings (the fast walk events take first) accepts exactly the objects and
+    arrays check_value finds no problem in, and collects the same strings."""
+    strings: list[str] = []
+    problems = check_value(value, strings=strings)
+    fast = plain_strings(value)
+    if isinstance(value, dict | list):
+        assert (fast is not None) == (problems == []), (value, problems)
+    if fast is not None:
+        assert problems == [] and sorted(fast) == sorted(strings)
+
+
+def test_the_fast_walk_hands_deep_and_repeated_values_to_check_value() -> None:
+    """Too deep, or a key repeated (decoded by decode_json): the fast walk declines, and
+    check_value names the problem."""
+    deep = deep_value(MAX_DEPTH + 1)
+    assert plain_strings(deep) is None and check_value(deep)
+    assert plain_strings(deep_value(MAX_DEPTH)) is not None
+    repeated = decode_json('{"a": 1, "a": 2}')
+    assert plain_strings(repeated) is None
+    assert [e.path for e in check_value(repeated)] == ["a"]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import unicodedata
+from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from syndication import events as events_module
 from syndication.cleaning import sanitize_html
 from syndication.errors import EventValidationError
 from syndication.events import (
@@ -302,3 +305,13 @@ def test_warnings_are_bounded_however_many_fields_were_cleaned() -> None:
     assert len(parsed.warnings) == 21
     assert parsed.warnings[0] == "extra[0]: removed 1 character(s) not allowed in XML"
     assert parsed.warnings[-1] == "event: 980 more warning(s) not listed"
+
+
+@given(st.from_regex(events_module._PLAIN_URL, fullmatch=True))
+@settings(max_examples=300, deadline=None)
+def test_a_url_the_fast_check_takes_is_one_urlsplit_takes(url: str) -> None:
+    """The URL fields' fast path accepts only what the full check (urlsplit: an http(s)
+    scheme, a host, no white space) accepts."""
+    parts = urlsplit(url)
+    assert parts.scheme in ("http", "https") and parts.hostname
+    assert not re.search(r"\s", url)
