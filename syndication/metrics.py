@@ -60,7 +60,7 @@ _LAG_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 1800.
 
 INGEST_SECONDS = Histogram(
     "syndication_ingest_seconds",
-    "Time to validate and apply one event (or one inbox batch).",
+    "Time to validate and apply one batch of events (an ingest task's or an inbox drain's).",
     buckets=_FAST_BUCKETS,
     registry=REGISTRY,
 )
