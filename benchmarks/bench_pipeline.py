@@ -17,7 +17,9 @@ Run: ``python -m benchmarks.bench_pipeline`` (or ``python benchmarks/bench_pipel
   ingests queue land on the ``render`` queue, which this worker does not consume, so they do
   not distort the figure.
 * **inbox**: ``M`` events appended to the inbox stream (pipelined ``XADD``) and applied by
-  :func:`syndication.inbox.drain_inbox` in batches, in this process.
+  :func:`syndication.inbox.drain_inbox` in batches, in this process, under the collector
+  settings a worker's process runs with (``workers.memory.settle``), as the worker's inbox
+  reader does.
 * **memory**: ``INFO memory`` before and after applying 10,000 realistic articles under a fresh
   prefix, with and without the per-event bookkeeping (the idempotency id and status, which
   expire after the event memory).
@@ -57,6 +59,7 @@ from syndication.inbox import drain_inbox
 from syndication.ingest import Ingestor, feed_ids_for
 from syndication.logging import configure_logging
 from workers.app import create_app
+from workers.memory import settle
 
 # Generous bounds: a stuck worker fails the benchmark instead of hanging it.
 BOOT_TIMEOUT = 60.0
@@ -179,6 +182,7 @@ def inbox_batches(env: BenchEnv, factory: EventFactory, n: int, batch: int) -> F
             pipe.execute()
     pipe.execute()
     ingestor = Ingestor(env.store, feed_indexer(env.config.feeds), env.settings.limits)
+    settle()  # the worker's collector settings, which its inbox reader runs under
     quiesce(env.client, compact=owns_server())
     started = time.perf_counter()
     applied = 0
