@@ -82,10 +82,8 @@ class EventBatches(Batches):  # type: ignore[misc]
         batch = ([SimpleRequest.from_request(r) for r in requests],)
 
         def on_return(result: object) -> None:
-            if result is None:  # the batch raised (apply_batches_task logged it)
-                settle(requests, done=False)
-            else:
-                settle(requests, done=True)
+            # None: the batch raised (apply_batches_task logged it and returned nothing).
+            settle(requests, done=result is not None)
 
         def on_error(_exc: object) -> None:  # the pool lost the process running it
             settle(requests, done=False)
