@@ -106,6 +106,9 @@ def test_a_backlog_is_applied_in_batches_each_event_once(
         lambda: held(store, settings) == 0 and waiting(store, settings) == 0,
         message="every message acknowledged",
     )
+    wait_until(
+        lambda: sum(batch_sizes(worker.output())) >= total + 2, message="the batches' log lines"
+    )
     sizes = batch_sizes(worker.output())
     assert sum(sizes) == total + 2, sizes
     assert max(sizes) > 1, sizes  # batches, not one event per call
@@ -132,7 +135,9 @@ def test_an_update_and_a_retraction_in_one_batch_apply_in_arrival_order(
     ids = [e["id"] for e in events]
     wait_until(lambda: None not in store.event_states(ids), message="every event recorded")
     assert store.event_states(ids) == ["applied"] * 5 + ["stale"]
-    assert batch_sizes(worker.output()) == [len(events)]  # all six in one batch
+    # All six in one batch (its log line comes once the batch has run).
+    sizes = wait_until(lambda: batch_sizes(worker.output()), message="the batch's log line")
+    assert sizes == [len(events)]
     gone = store.article_state("art-00000")
     assert gone is not None and gone.state == "unpublished"
     assert "art-00000" not in store.feed_article_ids("vi/all", 10)
