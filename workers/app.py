@@ -4,6 +4,8 @@ The broker is the project's Redis (embedded or ``REDIS_URL``), with every kombu 
 project's prefix (``global_keyprefix``) so that several deployments, or tests, share a server.
 Delivery guarantees: ``acks_late`` + ``reject_on_worker_lost`` + prefetch 1 mean a task whose
 worker dies is delivered again; every task is idempotent, so running twice changes nothing.
+A worker of the ingest queue alone prefetches more (``syndication worker`` sets it), to apply
+``ingest`` messages in batches (see workers.ingest).
 """
 
 from __future__ import annotations
