@@ -12,7 +12,7 @@ from syndication.keys import Keys
 from syndication.settings import Settings
 from syndication.store import Store
 from tests.conftest import wait_until
-from tests.unit.test_events import EVENT
+from tests.integration.test_pipeline import applied, each_applied_once, make_event
 from workers.app import create_app
 
 SOLO_INGEST = ("-Q", "ingest", "--pool", "solo", "-c", "1")
@@ -20,14 +20,6 @@ SOLO_INGEST = ("-Q", "ingest", "--pool", "solo", "-c", "1")
 LONG_BODY = "".join(
     f"<p>Đoạn {i}: phố cổ về đêm, đèn lồng <b>rực rỡ</b> bên sông 🏮.</p>" for i in range(600)
 )
-
-
-def published(n: int, **article: Any) -> dict[str, Any]:
-    doc = copy.deepcopy(EVENT)
-    doc["id"] = f"evt-{n:05d}"
-    doc["article"]["id"] = f"art-{n:05d}"  # type: ignore[index]
-    doc["article"].update(article)  # type: ignore[union-attr]
-    return doc
 
 
 def updated(event_id: str, article: dict[str, Any], at: str, **changes: Any) -> dict[str, Any]:
@@ -66,17 +58,6 @@ def waiting(store: Store, settings: Settings) -> int:
     return int(store.r.llen(Keys(settings.prefix).celery_queue("ingest")))
 
 
-def applied(store: Store, total: int) -> int:
-    states = store.event_states([f"evt-{n:05d}" for n in range(total)])
-    return sum(1 for s in states if s == "applied")
-
-
-def each_applied_once(store: Store, total: int) -> None:
-    for n in range(total):
-        state = store.article_state(f"art-{n:05d}")
-        assert state is not None and state.applied == 1, (n, state)
-
-
 def batch_sizes(log: str) -> list[int]:
     sizes = []
     for line in log.splitlines():
@@ -92,8 +73,8 @@ def test_a_backlog_is_applied_in_batches_each_event_once(
     nothing, an invalid event becomes a dead letter naming its field, and every message is
     acknowledged in the end."""
     total = 300
-    events = [published(n) for n in range(total)]
-    invalid = published(total, title="")
+    events = [make_event(n) for n in range(total)]
+    invalid = make_event(total, title="")
     events[150:150] = [invalid, events[5]]  # a bad one and a duplicate, mid-backlog
     queue(settings, events)
     worker = worker_factory(settings, *SOLO_INGEST)
@@ -120,8 +101,8 @@ def test_an_update_and_a_retraction_in_one_batch_apply_in_arrival_order(
     """Events of one article in one batch apply one after the other: the update, then the
     retraction, and an edit older than the retraction that comes after it stays stale (it
     cannot bring the article back)."""
-    first = published(0)
-    second = published(1)
+    first = make_event(0)
+    second = make_event(1)
     events = [
         first,
         second,
@@ -162,7 +143,7 @@ def test_an_ingest_worker_killed_holding_a_batch_loses_no_event(
         visibility_timeout=6,
     )
     total = 600
-    queue(settings, [published(n, content_html=LONG_BODY) for n in range(total)])
+    queue(settings, [make_event(n, content_html=LONG_BODY) for n in range(total)])
     caught = False
     for _attempt in range(5):
         # Prefork: the parent acknowledges while a pool process applies the batch.
@@ -195,7 +176,7 @@ def test_an_ingest_worker_stopped_gives_back_the_messages_it_holds(
     batch and gives the rest back at once, so the next worker applies them without waiting
     for the visibility timeout (five minutes here)."""
     total = 600
-    queue(settings, [published(n, content_html=LONG_BODY) for n in range(total)])
+    queue(settings, [make_event(n, content_html=LONG_BODY) for n in range(total)])
     worker = worker_factory(settings, "-Q", "ingest", "-c", "1")
     wait_until(lambda: applied(store, total) > 50, timeout=30, message="the worker applying")
     worker.stop()

@@ -222,12 +222,12 @@ def _pool_pids(pid: int) -> list[int]:
     return [pool for celery in _child_pids(pid) for pool in _child_pids(celery)]
 
 
-def _applied(store: Store, total: int) -> int:
+def applied(store: Store, total: int) -> int:
     states = store.event_states([f"evt-{n:05d}" for n in range(total)])
     return sum(1 for s in states if s == "applied")
 
 
-def _each_applied_once(store: Store, total: int) -> None:
+def each_applied_once(store: Store, total: int) -> None:
     for n in range(total):
         state = store.article_state(f"art-{n:05d}")
         assert state is not None and state.applied == 1, (n, state)
@@ -244,11 +244,11 @@ def test_worker_process_killed_mid_task_is_replaced_and_each_event_applied_once(
         app.send_task("syndication.ingest", (make_event(n),))
     worker = worker_factory(settings, "-c", "1", "-Q", "ingest")
     assert worker.proc is not None
-    wait_until(lambda: _applied(store, total) >= 20, message="some events applied")
+    wait_until(lambda: applied(store, total) >= 20, message="some events applied")
     kills = 0
     for _ in range(3):  # kill the pool process a few times while it works
         children = _pool_pids(worker.proc.pid)
-        if children and _applied(store, total) < total:
+        if children and applied(store, total) < total:
             os.kill(children[0], signal.SIGKILL)
             kills += 1
             wait_until(
@@ -256,8 +256,8 @@ def test_worker_process_killed_mid_task_is_replaced_and_each_event_applied_once(
                 message="pool process replaced",
             )
     assert kills >= 1, "the worker finished before it could be killed"
-    wait_until(lambda: _applied(store, total) == total, timeout=90, message="every event applied")
-    _each_applied_once(store, total)
+    wait_until(lambda: applied(store, total) == total, timeout=90, message="every event applied")
+    each_applied_once(store, total)
 
 
 def test_worker_killed_mid_drain_leaves_nothing_behind_and_applies_each_event_once(
@@ -284,9 +284,9 @@ def test_worker_killed_mid_drain_leaves_nothing_behind_and_applies_each_event_on
     for _attempt in range(6):
         # Kill while a batch is read but not yet acknowledged (pending), as a crash would.
         worker = worker_factory(settings, "-c", "1", "--beat")
-        start = _applied(store, total)
+        start = applied(store, total)
         wait_until(
-            lambda s=start: _applied(store, total) > s + 50 or store.inbox_length() == 0,
+            lambda s=start: applied(store, total) > s + 50 or store.inbox_length() == 0,
             timeout=30,
             message="the worker draining",
         )
@@ -295,10 +295,10 @@ def test_worker_killed_mid_drain_leaves_nothing_behind_and_applies_each_event_on
             caught += 1
             break
     assert caught, "never caught a worker holding unacknowledged entries"
-    assert _applied(store, total) < total
+    assert applied(store, total) < total
     worker_factory(settings, "-c", "1", "--beat")
-    wait_until(lambda: _applied(store, total) == total, timeout=90, message="every event applied")
+    wait_until(lambda: applied(store, total) == total, timeout=90, message="every event applied")
     wait_until(
         lambda: store.inbox_pending() == 0 and store.inbox_length() == 0, message="inbox emptied"
     )
-    _each_applied_once(store, total)
+    each_applied_once(store, total)
