@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import redis
 import structlog
 from celery import Celery, shared_task
 from celery_batches import Batches, SimpleRequest
@@ -36,7 +35,7 @@ from syndication.inbox import DrainReport
 from syndication.ingest import Ingestor, Outcome
 from workers.handles import INGEST
 from workers.runtime import runtime
-from workers.tasks import after_drain
+from workers.tasks import REDIS_DOWN, after_drain
 
 log = structlog.get_logger(__name__)
 
@@ -48,7 +47,6 @@ INGEST_BATCH = 100
 INGEST_WAIT = 0.002
 # Seconds a batch waits for Redis to come back before it gives its messages back.
 REDIS_WAIT = 60.0
-REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
 
 
 class EventBatches(Batches):  # type: ignore[misc]

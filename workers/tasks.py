@@ -53,7 +53,7 @@ ROUND_FEEDS = 60
 # A deliver message stops taking its posts after this long and hands the rest to a new message
 # (well inside the task time limit; their due entries would bring them back anyway).
 DELIVER_BUDGET = 30.0
-_REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
+REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
 
 # The task that works off each stage's work list.
 _STAGE_TASKS: dict[str, Handle[[]]] = {
@@ -192,7 +192,7 @@ def noop(self: Task, payload: Any = None) -> None:
 @shared_task(
     bind=True,
     name=DRAIN_INBOX.name,
-    autoretry_for=_REDIS_DOWN,
+    autoretry_for=REDIS_DOWN,
     retry_backoff=True,
     max_retries=5,
 )
@@ -222,7 +222,7 @@ def after_drain(app: Celery, report: DrainReport) -> None:
         log.info("inbox.drained", entries=report.entries, feeds=len(report.dirtied))
 
 
-@shared_task(bind=True, name=PLAN_POSTS.name, autoretry_for=_REDIS_DOWN, max_retries=5)
+@shared_task(bind=True, name=PLAN_POSTS.name, autoretry_for=REDIS_DOWN, max_retries=5)
 def plan_posts(self: Task) -> dict[str, object]:
     """Plan the posts of articles whose changes owe a plan (the ``plan`` work list)."""
     report = runtime(self.app).posts.planner.run()
@@ -233,7 +233,7 @@ def plan_posts(self: Task) -> dict[str, object]:
     return {"articles": report.articles, "failed": report.failed}
 
 
-@shared_task(bind=True, name=SYNC_POSTS.name, autoretry_for=_REDIS_DOWN, max_retries=5)
+@shared_task(bind=True, name=SYNC_POSTS.name, autoretry_for=REDIS_DOWN, max_retries=5)
 def sync_posts(self: Task) -> dict[str, object]:
     """Edit or delete sent posts whose articles changed (the ``sync`` work list)."""
     report = runtime(self.app).posts.syncer.run()
@@ -259,7 +259,7 @@ def sweep(self: Task, stale_after: float = 10.0) -> dict[str, object]:
 @shared_task(
     bind=True,
     name=RENDER_FEEDS.name,
-    autoretry_for=_REDIS_DOWN,
+    autoretry_for=REDIS_DOWN,
     retry_backoff=True,
     max_retries=10,
 )
@@ -312,7 +312,7 @@ def _unasked(feeds: FeedStorage, feed_ids: Sequence[str]) -> list[str]:
     return [f for f in feed_ids if _language(f) in languages]
 
 
-@shared_task(bind=True, name=WEBSUB.name, autoretry_for=_REDIS_DOWN, max_retries=5)
+@shared_task(bind=True, name=WEBSUB.name, autoretry_for=REDIS_DOWN, max_retries=5)
 def websub(self: Task) -> dict[str, object]:
     """Tell the configured WebSub hub which feed documents changed (the ``websub`` list)."""
     rt = runtime(self.app)
@@ -333,7 +333,7 @@ def websub(self: Task) -> dict[str, object]:
     return {"pinged": n}
 
 
-@shared_task(bind=True, name=EXPORT.name, autoretry_for=_REDIS_DOWN, max_retries=5)
+@shared_task(bind=True, name=EXPORT.name, autoretry_for=REDIS_DOWN, max_retries=5)
 def export(self: Task) -> dict[str, object]:
     """Copy changed documents into the export folder (the ``export`` work list)."""
     rt = runtime(self.app)
@@ -343,7 +343,7 @@ def export(self: Task) -> dict[str, object]:
     return {"exported": export_owed(rt.feeds, rt.feeds.export, folder)}
 
 
-@shared_task(bind=True, name=INDEXNOW.name, autoretry_for=_REDIS_DOWN, max_retries=5)
+@shared_task(bind=True, name=INDEXNOW.name, autoretry_for=REDIS_DOWN, max_retries=5)
 def indexnow(self: Task) -> dict[str, object]:
     """Submit the URLs of changed articles to IndexNow (the ``indexnow`` work list)."""
     submitter = runtime(self.app).indexnow
@@ -404,7 +404,7 @@ def _count(app: Celery, sent: Delivery) -> None:
 @shared_task(
     bind=True,
     name=DELIVER.name,
-    autoretry_for=_REDIS_DOWN,
+    autoretry_for=REDIS_DOWN,
     retry_backoff=True,
     max_retries=10,
 )
@@ -434,7 +434,7 @@ def reconcile(self: Task, post_id: str) -> dict[str, object]:
     }
 
 
-@shared_task(bind=True, name=FEDERATE.name, autoretry_for=_REDIS_DOWN, max_retries=5)
+@shared_task(bind=True, name=FEDERATE.name, autoretry_for=REDIS_DOWN, max_retries=5)
 def federate(self: Task) -> dict[str, object]:
     """Turn article changes into ActivityPub activities (the ``federate`` work list), then
     hand their deliveries to senders at once."""
@@ -454,7 +454,7 @@ def federate(self: Task) -> dict[str, object]:
 @shared_task(
     bind=True,
     name=DELIVER_ACTIVITY.name,
-    autoretry_for=_REDIS_DOWN,
+    autoretry_for=REDIS_DOWN,
     retry_backoff=True,
     max_retries=10,
 )
