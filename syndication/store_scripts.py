@@ -120,11 +120,12 @@ local function apply(K, A)
   -- round already asked will read this change (its claim deletes the flag before it reads
   -- the dirty feeds). The flag expires, so a round lost on its way holds nobody back long.
   local function ask(f)
-    local flag = K[9] .. ':asked:' .. (string.match(f, '^[^/]+') or f)
+    local language = string.match(f, '^[^/]+') or f
+    local flag = K[9] .. ':asked:' .. language
     if ASKED[flag] == nil then
       ASKED[flag] = true
       if redis.call('SET', flag, '1', 'NX', 'PX', ROUND_ASKED_MS) then
-        table.insert(dirtied, '!' .. string.sub(flag, #K[9] + 8))
+        table.insert(dirtied, '!' .. language)
       end
     end
   end
